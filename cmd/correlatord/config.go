@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/correlatord/correlatord/analytics"
+	"github.com/correlatord/correlatord/event"
+	"github.com/correlatord/correlatord/ingest"
+)
+
+const defaultListenAddress = "127.0.0.1:9470"
+
+// Config is the whole configuration file. Every field has a default, so an
+// empty file (or none) is a valid configuration; docs/CONFIG.md lists them and
+// examples/correlatord.yml shows every field.
+type Config struct {
+	// DataDir holds the daemon's local state. Default "data".
+	DataDir string `yaml:"data_dir"`
+	// ShutdownDelay is how long /readyz reports 503 before the daemon stops
+	// taking work on SIGTERM, so load balancers move traffic away first.
+	// Default 0s.
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
+	// ShutdownTimeout bounds the final flush and commit. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	Ingest     ingest.PolicyConfig `yaml:"ingest"`
+	HTTP       ingest.HTTPConfig   `yaml:"http"`
+	Kafka      ingest.KafkaConfig  `yaml:"kafka"`
+	ClickHouse analytics.Config    `yaml:"clickhouse"`
+}
+
+// SetDefaults fills every field left empty with its documented default.
+func (c *Config) SetDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	c.Ingest.SetDefaults()
+	c.HTTP.SetDefaults()
+	if c.Kafka.Enabled() {
+		c.Kafka.SetDefaults()
+	}
+	c.ClickHouse.SetDefaults()
+}
+
+// Validate reports every wrong field at once, each named by its YAML path.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.ShutdownDelay < 0 {
+		errs = append(errs, fmt.Errorf("shutdown_delay: must be >= 0, got %s", c.ShutdownDelay))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("shutdown_timeout: must be > 0, got %s", c.ShutdownTimeout))
+	}
+	errs = append(errs, c.Ingest.Validate(), c.HTTP.Validate())
+	if c.Kafka.Enabled() {
+		errs = append(errs, c.Kafka.Validate())
+	}
+	if c.ClickHouse.Enabled() {
+		errs = append(errs, c.ClickHouse.Validate())
+	}
+	return errors.Join(errs...)
+}
+
+// eventDefaults are what ingest fills into events that leave fields out.
+func (c *Config) eventDefaults() event.Defaults {
+	return event.Defaults{Source: event.DefaultDefaults.Source, Severity: event.Severity(c.Ingest.DefaultSeverity)}
+}
+
+func (c *Config) policy() ingest.Policy {
+	return ingest.Policy{MaxEventAge: c.Ingest.MaxEventAge, MaxFutureSkew: c.Ingest.MaxFutureSkew}
+}
+
+func (c *Config) limits() ingest.Limits {
+	return ingest.Limits{MaxLabels: c.Ingest.MaxLabels, MaxLabelBytes: c.Ingest.MaxLabelBytes}
+}
+
+// parseConfig decodes YAML strictly: unknown fields are errors, so a typo in
+// a key is reported instead of silently falling back to a default.
+func parseConfig(data []byte) (*Config, error) {
+	cfg := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	// A second document would be silently ignored otherwise.
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("more than one YAML document; the configuration is one document")
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// loadConfig reads path, or returns the embedded defaults when path is
+// empty. Secrets left out of the file are taken from the environment.
+func loadConfig(path string) (*Config, error) {
+	var data []byte
+	if path != "" {
+		var err error
+		data, err = os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+	}
+	cfg, err := parseConfig(data)
+	if err != nil {
+		if path == "" {
+			path = "embedded defaults"
+		}
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,97 @@
+// Command correlatord ingests monitoring alerts and logs, correlates them
+// against the CMDB topology into incidents and stores analytics in ClickHouse.
+//
+// main only parses flags, installs signal handling and calls the chosen
+// subcommand; everything else is in run.go and the packages it wires.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kingpin/v2"
+)
+
+func main() {
+	os.Exit(realMain(os.Args[1:]))
+}
+
+// realMain returns the process exit code, so tests can drive the CLI.
+func realMain(args []string) int {
+	app := kingpin.New("correlatord", "Topology-aware alert correlation into ITIL incidents.")
+	app.HelpFlag.Short('h')
+
+	var common commonFlags
+	common.register(app)
+
+	runCmd := app.Command("run", "Run the daemon (the default).").Default()
+	var runFlags runOptions
+	runCmd.Flag("web.listen-address", "Address of the HTTP API, ingest endpoints, /metrics and health checks.").
+		Default(defaultListenAddress).StringVar(&runFlags.listenAddress)
+
+	replayCmd := app.Command("replay", "Run a JSON-lines file of events through the pipeline on event time and write what it produced.")
+	var replayFlags replayOptions
+	replayCmd.Flag("events", "JSON-lines file of canonical events.").Required().StringVar(&replayFlags.eventsFile)
+	replayCmd.Flag("out", "Output file (JSON lines); - is standard output.").Default("-").StringVar(&replayFlags.outFile)
+
+	migrateCmd := app.Command("migrate", "Apply the ClickHouse schema migrations and exit.")
+	versionCmd := app.Command("version", "Print the version and exit.")
+
+	cmd, err := app.Parse(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "correlatord: %v (try --help)\n", err)
+		return 2
+	}
+
+	// SIGTERM and SIGINT cancel the context; SIGHUP asks for a reload. SIGHUP
+	// is registered before the first config load, so a reload sent during
+	// start-up is not lost.
+	reload := make(chan struct{}, 1)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default: // a reload is already pending
+			}
+		}
+	}()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	switch cmd {
+	case runCmd.FullCommand():
+		err = runDaemon(ctx, common, runFlags, reload)
+	case replayCmd.FullCommand():
+		err = runReplay(ctx, common, replayFlags)
+	case migrateCmd.FullCommand():
+		err = runMigrate(ctx, common)
+	case versionCmd.FullCommand():
+		fmt.Println(versionString())
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "correlatord: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// commonFlags are accepted by every subcommand.
+type commonFlags struct {
+	configFile string
+	logLevel   string
+	logFormat  string
+}
+
+func (c *commonFlags) register(app *kingpin.Application) {
+	app.Flag("config.file", "YAML configuration file. Without it, embedded defaults: HTTP ingest only, no Kafka, no ClickHouse.").
+		StringVar(&c.configFile)
+	app.Flag("log.level", "Only log messages with this severity or above: debug, info, warn, error.").
+		Default("info").EnumVar(&c.logLevel, "debug", "info", "warn", "error")
+	app.Flag("log.format", "Log format: auto (console on a terminal, else JSON), json or console.").
+		Default("auto").EnumVar(&c.logFormat, "auto", "json", "console")
+}

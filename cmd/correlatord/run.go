@@ -1,0 +1,350 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/correlatord/correlatord/analytics"
+	"github.com/correlatord/correlatord/ingest"
+)
+
+type runOptions struct {
+	listenAddress string
+	// listener, when set (tests), is used instead of listening on
+	// listenAddress; ready is closed once the daemon serves.
+	listener net.Listener
+	ready    chan<- struct{}
+	registry *prometheus.Registry
+}
+
+// daemonMetrics are the process-level metrics cmd owns.
+type daemonMetrics struct {
+	reloadOK   prometheus.Gauge
+	reloadTime prometheus.Gauge
+}
+
+func newDaemonMetrics(reg prometheus.Registerer) *daemonMetrics {
+	f := promauto.With(reg)
+	f.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "correlator_build_info",
+		Help: "A metric with a constant '1' value labelled by version, revision and goversion.",
+	}, []string{"version", "revision", "goversion"}).WithLabelValues(version, revision(), runtime.Version()).Set(1)
+	return &daemonMetrics{
+		reloadOK: f.NewGauge(prometheus.GaugeOpts{
+			Name: "correlator_config_last_reload_successful",
+			Help: "Whether the last configuration reload succeeded.",
+		}),
+		reloadTime: f.NewGauge(prometheus.GaugeOpts{
+			Name: "correlator_config_last_reload_success_timestamp_seconds",
+			Help: "Timestamp of the last successful configuration reload.",
+		}),
+	}
+}
+
+// runDaemon is `correlatord run`. It starts the components in dependency
+// order and stops them in reverse: readiness off, HTTP and Kafka fetching
+// stopped, the pipeline flushed to ClickHouse, offsets committed, then exit.
+func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <-chan struct{}) (err error) {
+	logger, _, err := newLogger(flags.logLevel, flags.logFormat)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = logger.Sync() }()
+
+	cfg, err := loadConfig(flags.configFile)
+	if err != nil {
+		return err
+	}
+	// The first line says what this instance is running on, so an operator
+	// never wonders whether a config file was picked up.
+	if flags.configFile == "" {
+		logger.Info("starting correlatord on embedded defaults (no --config.file): HTTP ingest, no Kafka, no ClickHouse",
+			zap.String("version", version), zap.String("listen_address", opts.listenAddress), zap.String("data_dir", cfg.DataDir))
+	} else {
+		logger.Info("starting correlatord", zap.String("version", version), zap.String("config_file", flags.configFile),
+			zap.String("listen_address", opts.listenAddress), zap.String("data_dir", cfg.DataDir),
+			zap.Bool("kafka", cfg.Kafka.Enabled()), zap.Bool("clickhouse", cfg.ClickHouse.Enabled()))
+	}
+
+	reg := opts.registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	dm := newDaemonMetrics(reg)
+	dm.reloadOK.Set(1)
+	dm.reloadTime.SetToCurrentTime()
+	ingestMetrics := ingest.NewMetrics(reg)
+	ready := newReadiness(reg, logger)
+
+	// Cleanups run in reverse order of registration, each as soon as its
+	// resource exists, so an error half-way through start-up leaks nothing.
+	var cleanups []func() error
+	defer func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			err = errors.Join(err, cleanups[i]())
+		}
+	}()
+
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, unlock)
+
+	// Analytics: the sink that makes events durable when configured.
+	var (
+		sink   eventSink
+		writer *analytics.Writer[analytics.EventRow]
+	)
+	if cfg.ClickHouse.Enabled() {
+		client, err := analytics.Open(ctx, cfg.ClickHouse, logger)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, client.Close)
+		applied, err := analytics.Migrate(ctx, client, logger)
+		if err != nil {
+			return err
+		}
+		logger.Info("clickhouse schema up to date", zap.Strings("applied_now", applied), zap.String("server_version", client.ServerVersion().String()))
+		writer = analytics.NewWriter(client, analytics.EventsTable(), cfg.ClickHouse.WriterOptions(), reg, logger)
+		sink = writer
+		ready.add("clickhouse", client.Ping)
+	} else {
+		logger.Info("analytics off: no clickhouse.addr configured, events are not stored")
+	}
+	pipe := newPipeline(sink, time.Now)
+
+	// Ingest: Kafka consumer, and the HTTP endpoints' forwarder.
+	token, err := ingest.ResolveSecret(cfg.HTTP.BearerToken, cfg.HTTP.BearerTokenFile, "CORRELATOR_INGEST_TOKEN")
+	if err != nil {
+		return fmt.Errorf("http.bearer_token_file: %w", err)
+	}
+	var (
+		consumer  *ingest.Consumer
+		forwarder ingest.Forwarder = &ingest.PipelineForwarder{Handler: pipe}
+	)
+	if cfg.Kafka.Enabled() {
+		reader, err := ingest.NewReader(cfg.Kafka, logger)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, reader.Close)
+		dlq, err := ingest.NewWriter(cfg.Kafka, cfg.Kafka.DeadLetterTopic, logger)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, dlq.Close)
+		producer, err := ingest.NewWriter(cfg.Kafka, cfg.Kafka.IngestTopic, logger)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, producer.Close)
+		forwarder = &ingest.KafkaForwarder{Writer: producer, Metrics: ingestMetrics}
+		consumer = ingest.NewConsumer(reader, dlq, pipe, ingest.ConsumerOptions{
+			Format:          cfg.Kafka.Format,
+			MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
+			MaxBatchEvents:  cfg.Kafka.MaxBatchEvents,
+			CommitInterval:  cfg.Kafka.CommitInterval,
+			Policy:          cfg.policy(),
+			Limits:          cfg.limits(),
+			Defaults:        cfg.eventDefaults(),
+		}, ingestMetrics, logger)
+		kcfg := cfg.Kafka
+		ready.add("kafka", func(ctx context.Context) error { return ingest.PingKafka(ctx, kcfg) })
+		logger.Info("kafka on", zap.Strings("brokers", cfg.Kafka.Brokers), zap.Strings("topics", cfg.Kafka.Topics),
+			zap.String("group_id", cfg.Kafka.GroupID), zap.String("dead_letter_topic", cfg.Kafka.DeadLetterTopic))
+	} else {
+		logger.Info("kafka off: HTTP ingest feeds the pipeline in-process")
+	}
+
+	httpIngest := ingest.NewHTTPHandler(ingest.HTTPOptions{
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		Timeout:      cfg.HTTP.Timeout,
+		Policy:       cfg.policy(),
+		Limits:       cfg.limits(),
+		Defaults:     cfg.eventDefaults(),
+	}, forwarder, token, ingestMetrics, logger)
+	mux := newMux(reg, ready, httpIngest.Register)
+
+	ln := opts.listener
+	if ln == nil {
+		ln, err = net.Listen("tcp", opts.listenAddress)
+		if err != nil {
+			return fmt.Errorf("--web.listen-address: %w", err)
+		}
+	}
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+
+	// Start. Each goroutine reports a fatal error on errc.
+	errc := make(chan error, 4)
+	var wg sync.WaitGroup
+	goRun := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	readyCtx, stopReady := context.WithCancel(context.Background())
+	defer stopReady()
+	go ready.run(readyCtx)
+
+	writerCtx, stopWriter := context.WithCancel(context.Background())
+	defer stopWriter()
+	if writer != nil {
+		goRun("clickhouse writer", func() error { return writer.Run(writerCtx) })
+	}
+	consumerCtx, stopConsumer := context.WithCancel(context.Background())
+	defer stopConsumer()
+	consumerDone := make(chan struct{})
+	if consumer != nil {
+		go func() {
+			defer close(consumerDone)
+			if err := consumer.Run(consumerCtx); err != nil {
+				errc <- fmt.Errorf("kafka consumer: %w", err)
+			}
+		}()
+	} else {
+		close(consumerDone)
+	}
+	serverDone := make(chan struct{})
+	go func() {
+		defer close(serverDone)
+		if err := server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+	logger.Info("serving", zap.String("address", ln.Addr().String()))
+	if opts.ready != nil {
+		close(opts.ready)
+	}
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			logger.Info("shutdown requested")
+			break loop
+		case err := <-errc:
+			logger.Error("component failed; shutting down", zap.Error(err))
+			runErr = err
+			break loop
+		case <-reload:
+			reloadConfig(flags.configFile, cfg, httpIngest, dm, logger)
+		}
+	}
+
+	// Stop in reverse order of the data flow.
+	ready.stopping.Store(true)
+	if cfg.ShutdownDelay > 0 {
+		logger.Info("readiness off; waiting before stopping", zap.Duration("shutdown_delay", cfg.ShutdownDelay))
+		time.Sleep(cfg.ShutdownDelay)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	// HTTP requests in flight wait for durability, so the writer still runs.
+	if err := server.Shutdown(shutdownCtx); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
+	}
+	<-serverDone
+	stopConsumer()
+	<-consumerDone
+	stopWriter() // the writer flushes what it holds, bounded by its own timeout
+	wg.Wait()
+	if consumer != nil {
+		if err := consumer.Commit(shutdownCtx); err != nil {
+			runErr = errors.Join(runErr, fmt.Errorf("final offset commit: %w", err))
+		}
+		if n := consumer.Uncommitted(); n > 0 {
+			logger.Warn("messages left uncommitted; they will be redelivered", zap.Int("messages", n))
+		}
+	}
+	stopReady()
+	// Drain errors reported while stopping (the writer's final flush).
+	for {
+		select {
+		case err := <-errc:
+			runErr = errors.Join(runErr, err)
+			continue
+		default:
+		}
+		break
+	}
+	logger.Info("stopped")
+	return runErr
+}
+
+// reloadConfig applies what can change at run time (log level, ingest
+// token) and says which other changes need a restart. A bad file keeps the
+// running configuration.
+func reloadConfig(path string, running *Config, h *ingest.HTTPHandler, dm *daemonMetrics, logger *zap.Logger) {
+	if path == "" {
+		logger.Info("SIGHUP: no --config.file, nothing to reload")
+		return
+	}
+	next, err := loadConfig(path)
+	if err != nil {
+		dm.reloadOK.Set(0)
+		logger.Error("configuration reload failed; keeping the running configuration", zap.Error(err))
+		return
+	}
+	token, err := ingest.ResolveSecret(next.HTTP.BearerToken, next.HTTP.BearerTokenFile, "CORRELATOR_INGEST_TOKEN")
+	if err != nil {
+		dm.reloadOK.Set(0)
+		logger.Error("configuration reload failed; keeping the running configuration", zap.Error(err))
+		return
+	}
+	h.SetToken(token)
+	// Everything but the token is read once at start; say so rather than
+	// pretend a changed broker list took effect.
+	a, b := *running, *next
+	a.HTTP.BearerToken, a.HTTP.BearerTokenFile = "", ""
+	b.HTTP.BearerToken, b.HTTP.BearerTokenFile = "", ""
+	if !reflect.DeepEqual(a, b) {
+		logger.Warn("configuration changes other than http.bearer_token take effect at the next restart")
+	}
+	dm.reloadOK.Set(1)
+	dm.reloadTime.SetToCurrentTime()
+	logger.Info("configuration reloaded")
+}
+
+// lockDataDir creates the data directory and takes an exclusive lock in it,
+// so two daemons never share (and corrupt) one state directory.
+func lockDataDir(dir string) (func() error, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data_dir %s is in use by another correlatord (lock: %w)", dir, err)
+	}
+	return func() error {
+		_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return f.Close()
+	}, nil
+}
+

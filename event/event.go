@@ -1,0 +1,240 @@
+package event
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/common/model"
+)
+
+// Kind says what produced an event.
+type Kind string
+
+// The kinds of event.
+const (
+	KindAlert  Kind = "alert"
+	KindLog    Kind = "log"
+	KindChange Kind = "change"
+)
+
+// Status is the state an alert reports.
+type Status string
+
+// The statuses of an event.
+const (
+	StatusFiring   Status = "firing"
+	StatusResolved Status = "resolved"
+)
+
+// Severity is the importance a source gave an event, most severe first.
+type Severity string
+
+// The severities, in decreasing order of importance.
+const (
+	SeverityCritical Severity = "critical"
+	SeverityMajor    Severity = "major"
+	SeverityMinor    Severity = "minor"
+	SeverityWarning  Severity = "warning"
+	SeverityInfo     Severity = "info"
+)
+
+// Rank orders severities: critical is 5, info is 1, an unknown severity 0.
+func (s Severity) Rank() int {
+	switch s {
+	case SeverityCritical:
+		return 5
+	case SeverityMajor:
+		return 4
+	case SeverityMinor:
+		return 3
+	case SeverityWarning:
+		return 2
+	case SeverityInfo:
+		return 1
+	}
+	return 0
+}
+
+// Valid reports whether s is one of the five canonical severities.
+func (s Severity) Valid() bool { return s.Rank() > 0 }
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool { return k == KindAlert || k == KindLog || k == KindChange }
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool { return s == StatusFiring || s == StatusResolved }
+
+// ParseSeverity maps the severity words monitoring tools use onto the five
+// canonical severities. Prometheus rules in the wild say "page", "error",
+// "high", "warn" and so on; mapping them here keeps rules and incident
+// priorities meaningful without asking every team to relabel first.
+func ParseSeverity(s string) (Severity, bool) {
+	switch s {
+	case "critical", "crit", "fatal", "emergency", "emerg", "alert", "page", "disaster", "p1":
+		return SeverityCritical, true
+	case "major", "error", "err", "high", "p2":
+		return SeverityMajor, true
+	case "minor", "medium", "average", "p3":
+		return SeverityMinor, true
+	case "warning", "warn", "low", "p4":
+		return SeverityWarning, true
+	case "info", "informational", "information", "notice", "debug", "none", "ok", "p5":
+		return SeverityInfo, true
+	}
+	// Case-insensitive fallback without allocating on the common path above.
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			return ParseSeverity(toLowerASCII(s))
+		}
+	}
+	return "", false
+}
+
+func toLowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// Event is the canonical event. Its JSON names are part of the public
+// contract (docs/schema/event.schema.json); do not rename them.
+type Event struct {
+	// ID identifies this one event. When a producer gives none, Normalize
+	// derives it from the content, so an exact re-delivery keeps its id.
+	ID string `json:"id"`
+	// Time is the event time: when the alert started firing or resolved.
+	// Every window downstream runs on it, never on the wall clock.
+	Time   time.Time `json:"time"`
+	Source string    `json:"source"`
+	Kind   Kind      `json:"kind"`
+	Status Status    `json:"status"`
+	// Severity defaults to the canonical form of labels["severity"].
+	Severity Severity `json:"severity"`
+	// CI is the configuration item id, when the producer or CI binding knows it.
+	CI          string            `json:"ci,omitempty"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Summary     string            `json:"summary,omitempty"`
+	// Fingerprint identifies the alert across deliveries: a hash of the sorted
+	// label set, the same function Alertmanager uses.
+	Fingerprint string `json:"fingerprint"`
+}
+
+// Defaults are the values Normalize uses for fields a producer left out.
+type Defaults struct {
+	// Source is used when an event names none.
+	Source string
+	// Severity is used when neither the event nor labels["severity"] give a
+	// recognisable one.
+	Severity Severity
+}
+
+// DefaultDefaults are the defaults of a daemon with no configuration.
+var DefaultDefaults = Defaults{Source: "unknown", Severity: SeverityWarning}
+
+// FieldError says which field of an event is wrong and why. Decoders prefix
+// Field with the position of the event in its payload (alerts[3].labels).
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// ErrInvalid is wrapped by every validation error, for errors.Is.
+var ErrInvalid = errors.New("invalid event")
+
+func invalid(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %w", ErrInvalid, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Normalize fills the derived fields of e (kind, status, source, severity,
+// fingerprint, id) and checks what must hold for every event. It does not
+// judge the time against a clock: that is the ingest stage's policy, since
+// replay runs on event time.
+func Normalize(e *Event, d Defaults) error {
+	if e.Time.IsZero() {
+		return invalid("time", "missing: every event needs its event time (RFC 3339)")
+	}
+	if e.Kind == "" {
+		e.Kind = KindAlert
+	} else if !e.Kind.Valid() {
+		return invalid("kind", "%q is not one of alert, log, change", e.Kind)
+	}
+	if e.Status == "" {
+		e.Status = StatusFiring
+	} else if !e.Status.Valid() {
+		return invalid("status", "%q is not one of firing, resolved", e.Status)
+	}
+	if e.Source == "" {
+		e.Source = d.Source
+	}
+	if e.Severity == "" {
+		sev, ok := ParseSeverity(e.Labels["severity"])
+		if !ok {
+			sev = d.Severity
+		}
+		e.Severity = sev
+	} else if sev, ok := ParseSeverity(string(e.Severity)); ok {
+		e.Severity = sev
+	} else {
+		return invalid("severity", "%q is not one of critical, major, minor, warning, info", e.Severity)
+	}
+	if e.Kind == KindAlert && len(e.Labels) == 0 {
+		return invalid("labels", "an alert needs at least one label to identify it")
+	}
+	for k, v := range e.Labels {
+		if k == "" {
+			return invalid("labels", "empty label name")
+		}
+		if !utf8.ValidString(k) {
+			return invalid("labels", "label name %q is not valid UTF-8", k)
+		}
+		if !utf8.ValidString(v) {
+			return invalid("labels."+k, "value is not valid UTF-8")
+		}
+	}
+	if e.Fingerprint == "" {
+		e.Fingerprint = Fingerprint(e.Labels)
+	}
+	if e.ID == "" {
+		e.ID = DeriveID(e)
+	}
+	return nil
+}
+
+// Fingerprint returns Alertmanager's fingerprint of a label set: FNV-1a over
+// the sorted names and values, as 16 hex digits. Using the same function means
+// an alert keeps its identity whether it arrives from Alertmanager (which sends
+// its own fingerprint) or straight from a Prometheus rule.
+func Fingerprint(labels map[string]string) string {
+	return model.Fingerprint(model.LabelsToSignature(labels)).String()
+}
+
+// DeriveID returns a deterministic id for an event that has none: a hash of
+// what makes one delivery of an alert distinct (source, fingerprint, status,
+// event time). Two deliveries of the same state change get the same id, so
+// downstream stages can drop the duplicate.
+func DeriveID(e *Event) string {
+	var buf [128]byte
+	b := append(buf[:0], e.Source...)
+	b = append(b, 0xff)
+	b = append(b, e.Fingerprint...)
+	b = append(b, 0xff)
+	b = append(b, e.Status...)
+	b = append(b, 0xff)
+	b = strconv.AppendInt(b, e.Time.UnixNano(), 10)
+	var sum [8]byte
+	binary.BigEndian.PutUint64(sum[:], xxhash.Sum64(b))
+	return hex.EncodeToString(sum[:])
+}

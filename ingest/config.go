@@ -1,0 +1,303 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/config"
+)
+
+// KafkaConfig configures the Kafka consumer, the dead-letter producer and the
+// producer behind the HTTP endpoints. Kafka is off when Brokers is empty.
+type KafkaConfig struct {
+	// Brokers are the bootstrap addresses (host:port). Empty: Kafka off, the
+	// HTTP endpoints feed the pipeline in-process.
+	Brokers []string `yaml:"brokers"`
+	// Topics are consumed by the consumer group. Default [correlator.alerts].
+	Topics []string `yaml:"topics"`
+	// GroupID names the consumer group shared by every instance. Default
+	// "correlatord".
+	GroupID string `yaml:"group_id"`
+	// IngestTopic receives what the HTTP endpoints accept. Default: the first
+	// of Topics.
+	IngestTopic string `yaml:"ingest_topic"`
+	// DeadLetterTopic receives messages that could not be decoded, with the
+	// reason in the correlator-error header. Default "correlator.deadletter".
+	DeadLetterTopic string `yaml:"dead_letter_topic"`
+	// Format of the consumed messages: auto, alertmanager-webhook,
+	// alertmanager-v2 or events. Default auto.
+	Format Format `yaml:"format"`
+	// MaxMessageBytes is the largest message accepted; larger ones are
+	// dead-lettered. Default 4 MiB.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// CommitInterval is how often durable offsets are committed. Default 1s.
+	CommitInterval time.Duration `yaml:"commit_interval"`
+	// MaxBatchEvents bounds the events handed downstream in one call.
+	// Default 5000.
+	MaxBatchEvents int `yaml:"max_batch_events"`
+	// StartOffset for a group with no committed offset: earliest or latest.
+	// Default earliest, so nothing produced before the first start is missed.
+	StartOffset string `yaml:"start_offset"`
+	// SASL authentication; nil means none.
+	SASL *SASLConfig `yaml:"sasl"`
+	// TLS for the broker connections; nil means plaintext.
+	TLS *config.TLSConfig `yaml:"tls"`
+	// DialTimeout bounds connecting to a broker. Default 10s.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+}
+
+// SASLConfig holds Kafka SASL credentials. The password may also come from
+// PasswordFile or the CORRELATOR_KAFKA_SASL_PASSWORD environment variable.
+type SASLConfig struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism    string        `yaml:"mechanism"`
+	Username     string        `yaml:"username"`
+	Password     config.Secret `yaml:"password"`
+	PasswordFile string        `yaml:"password_file"`
+}
+
+// Enabled reports whether Kafka is configured.
+func (c *KafkaConfig) Enabled() bool { return len(c.Brokers) > 0 }
+
+// SetDefaults fills every field left empty with its documented default.
+func (c *KafkaConfig) SetDefaults() {
+	if len(c.Topics) == 0 {
+		c.Topics = []string{"correlator.alerts"}
+	}
+	if c.GroupID == "" {
+		c.GroupID = "correlatord"
+	}
+	if c.IngestTopic == "" {
+		c.IngestTopic = c.Topics[0]
+	}
+	if c.DeadLetterTopic == "" {
+		c.DeadLetterTopic = "correlator.deadletter"
+	}
+	if c.Format == "" {
+		c.Format = FormatAuto
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 4 << 20
+	}
+	if c.CommitInterval == 0 {
+		c.CommitInterval = time.Second
+	}
+	if c.MaxBatchEvents == 0 {
+		c.MaxBatchEvents = 5000
+	}
+	if c.StartOffset == "" {
+		c.StartOffset = "earliest"
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 10 * time.Second
+	}
+}
+
+// Validate reports every wrong field, each named by its YAML path.
+func (c *KafkaConfig) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("kafka.%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	for i, b := range c.Brokers {
+		if !strings.Contains(b, ":") {
+			bad(fmt.Sprintf("brokers[%d]", i), "%q is not host:port", b)
+		}
+	}
+	for i, t := range c.Topics {
+		if err := validTopic(t); err != nil {
+			bad(fmt.Sprintf("topics[%d]", i), "%v", err)
+		}
+	}
+	if err := validTopic(c.IngestTopic); err != nil {
+		bad("ingest_topic", "%v", err)
+	}
+	if err := validTopic(c.DeadLetterTopic); err != nil {
+		bad("dead_letter_topic", "%v", err)
+	}
+	for _, t := range c.Topics {
+		if t == c.DeadLetterTopic {
+			bad("dead_letter_topic", "%q is also consumed (topics): dead letters would be read back", t)
+		}
+	}
+	if c.GroupID == "" {
+		bad("group_id", "must not be empty")
+	}
+	switch c.Format {
+	case FormatAuto, FormatAlertmanagerWebhook, FormatAlertList, FormatEvents:
+	default:
+		bad("format", "%q is not one of auto, alertmanager-webhook, alertmanager-v2, events", c.Format)
+	}
+	if c.MaxMessageBytes < 1024 {
+		bad("max_message_bytes", "must be at least 1024, got %d", c.MaxMessageBytes)
+	}
+	if c.CommitInterval < 10*time.Millisecond {
+		bad("commit_interval", "must be at least 10ms, got %s", c.CommitInterval)
+	}
+	if c.MaxBatchEvents < 1 {
+		bad("max_batch_events", "must be > 0, got %d", c.MaxBatchEvents)
+	}
+	if c.StartOffset != "earliest" && c.StartOffset != "latest" {
+		bad("start_offset", "%q is not earliest or latest", c.StartOffset)
+	}
+	if c.DialTimeout <= 0 {
+		bad("dial_timeout", "must be > 0, got %s", c.DialTimeout)
+	}
+	if s := c.SASL; s != nil {
+		switch s.Mechanism {
+		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		default:
+			bad("sasl.mechanism", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", s.Mechanism)
+		}
+		if s.Username == "" {
+			bad("sasl.username", "must not be empty")
+		}
+		if s.Password != "" && s.PasswordFile != "" {
+			bad("sasl.password_file", "set either password or password_file, not both")
+		}
+	}
+	if c.TLS != nil {
+		if err := c.TLS.Validate(); err != nil {
+			bad("tls", "%v", err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validTopic(t string) error {
+	if t == "" {
+		return errors.New("must not be empty")
+	}
+	if len(t) > 249 {
+		return fmt.Errorf("%q is longer than Kafka's 249 characters", t)
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("%q has %q; Kafka topics take only letters, digits, '.', '_' and '-'", t, r)
+		}
+	}
+	return nil
+}
+
+// ResolvePassword returns the SASL password from the config, the password
+// file, or the environment, in that order. The value is never logged.
+func (s *SASLConfig) ResolvePassword() (string, error) {
+	return ResolveSecret(s.Password, s.PasswordFile, "CORRELATOR_KAFKA_SASL_PASSWORD")
+}
+
+// ResolveSecret picks a secret from an inline value, else a file (trailing
+// newline trimmed), else an environment variable. It names the file on error
+// but never the secret.
+func ResolveSecret(inline config.Secret, file, env string) (string, error) {
+	if inline != "" {
+		return string(inline), nil
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read secret file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return os.Getenv(env), nil
+}
+
+// HTTPConfig configures the HTTP ingest endpoints.
+type HTTPConfig struct {
+	// MaxBodyBytes bounds a request body; larger ones get 413. Default 8 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// BearerToken, when set, must be presented as "Authorization: Bearer
+	// <token>" on the ingest endpoints. Also from BearerTokenFile or the
+	// CORRELATOR_INGEST_TOKEN environment variable.
+	BearerToken     config.Secret `yaml:"bearer_token"`
+	BearerTokenFile string        `yaml:"bearer_token_file"`
+	// Timeout bounds handling one request, including the wait for the broker
+	// acknowledgement or durability. Default 30s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// SetDefaults fills every field left empty with its documented default.
+func (c *HTTPConfig) SetDefaults() {
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 8 << 20
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 30 * time.Second
+	}
+}
+
+// Validate reports every wrong field, each named by its YAML path.
+func (c *HTTPConfig) Validate() error {
+	var errs []error
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("http.max_body_bytes: must be at least 1024, got %d", c.MaxBodyBytes))
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("http.timeout: must be > 0, got %s", c.Timeout))
+	}
+	if c.BearerToken != "" && c.BearerTokenFile != "" {
+		errs = append(errs, errors.New("http.bearer_token_file: set either bearer_token or bearer_token_file, not both"))
+	}
+	return errors.Join(errs...)
+}
+
+// PolicyConfig says which events ingest accepts, whatever their transport.
+type PolicyConfig struct {
+	// MaxEventAge rejects events whose time is older than this relative to
+	// the receiving clock; 0 turns the check off. Default 720h (30 days).
+	MaxEventAge time.Duration `yaml:"max_event_age"`
+	// MaxFutureSkew rejects events dated further ahead than this. Default 1h.
+	MaxFutureSkew time.Duration `yaml:"max_future_skew"`
+	// MaxLabels bounds labels (and annotations) per event. Default 128.
+	MaxLabels int `yaml:"max_labels"`
+	// MaxLabelBytes bounds one label name or value. Default 8192.
+	MaxLabelBytes int `yaml:"max_label_bytes"`
+	// DefaultSeverity applies when an event and its labels give none.
+	// Default warning.
+	DefaultSeverity string `yaml:"default_severity"`
+}
+
+// SetDefaults fills every field left empty with its documented default.
+func (c *PolicyConfig) SetDefaults() {
+	if c.MaxEventAge == 0 {
+		c.MaxEventAge = 720 * time.Hour
+	}
+	if c.MaxFutureSkew == 0 {
+		c.MaxFutureSkew = time.Hour
+	}
+	if c.MaxLabels == 0 {
+		c.MaxLabels = 128
+	}
+	if c.MaxLabelBytes == 0 {
+		c.MaxLabelBytes = 8192
+	}
+	if c.DefaultSeverity == "" {
+		c.DefaultSeverity = "warning"
+	}
+}
+
+// Validate reports every wrong field, each named by its YAML path.
+func (c *PolicyConfig) Validate() error {
+	var errs []error
+	if c.MaxEventAge < 0 {
+		errs = append(errs, fmt.Errorf("ingest.max_event_age: must be >= 0, got %s", c.MaxEventAge))
+	}
+	if c.MaxFutureSkew < 0 {
+		errs = append(errs, fmt.Errorf("ingest.max_future_skew: must be >= 0, got %s", c.MaxFutureSkew))
+	}
+	if c.MaxLabels < 1 {
+		errs = append(errs, fmt.Errorf("ingest.max_labels: must be > 0, got %d", c.MaxLabels))
+	}
+	if c.MaxLabelBytes < 16 {
+		errs = append(errs, fmt.Errorf("ingest.max_label_bytes: must be at least 16, got %d", c.MaxLabelBytes))
+	}
+	switch c.DefaultSeverity {
+	case "critical", "major", "minor", "warning", "info":
+	default:
+		errs = append(errs, fmt.Errorf("ingest.default_severity: %q is not one of critical, major, minor, warning, info", c.DefaultSeverity))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,514 @@
+package ingest
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/config"
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+	"go.uber.org/zap"
+
+	"github.com/correlatord/correlatord/event"
+)
+
+// Headers set on dead-letter messages, next to the original message's own.
+const (
+	HeaderError           = "correlator-error"
+	HeaderErrorReason     = "correlator-error-reason"
+	HeaderSourceTopic     = "correlator-source-topic"
+	HeaderSourcePartition = "correlator-source-partition"
+	HeaderSourceOffset    = "correlator-source-offset"
+)
+
+// maxErrorsInHeader bounds how many item errors a dead letter lists, so a
+// payload of 10,000 bad alerts does not make a 10 MB header.
+const maxErrorsInHeader = 20
+
+// Fetcher is the part of *kafka.Reader the consumer uses. FetchMessage and
+// CommitMessages are called from different goroutines, which *kafka.Reader
+// allows.
+type Fetcher interface {
+	FetchMessage(ctx context.Context) (kafka.Message, error)
+	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// MessageWriter is the part of *kafka.Writer used to write dead letters and
+// to produce what the HTTP endpoints accept. WriteMessages must return only
+// once the broker acknowledged (a synchronous writer).
+type MessageWriter interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// ConsumerOptions configure a Consumer.
+type ConsumerOptions struct {
+	Format          Format
+	MaxMessageBytes int
+	MaxBatchEvents  int
+	CommitInterval  time.Duration
+	Policy          Policy
+	Limits          Limits
+	Defaults        event.Defaults
+	// Now is the receiving clock, used for the time policy and for alerts
+	// that carry no time. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// Consumer reads messages from Kafka, decodes them and hands the events to a
+// Handler. It commits an offset only once the Handler reports every event
+// decoded up to it durable, so a crash at any point redelivers rather than
+// loses. Messages it cannot decode go to the dead-letter topic first, and are
+// committed like any other once written there.
+type Consumer struct {
+	fetcher Fetcher
+	dlq     MessageWriter
+	handler Handler
+	opts    ConsumerOptions
+	decoder *Decoder
+	metrics *Metrics
+	logger  *zap.Logger
+
+	mu      sync.Mutex
+	pending []pendingMessage // fetched, handled, waiting for durability; in fetch order
+	ready   map[topicPartition]kafka.Message
+}
+
+type pendingMessage struct {
+	msg kafka.Message
+	pos uint64
+}
+
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+// NewConsumer returns a consumer; Run starts it.
+func NewConsumer(f Fetcher, dlq MessageWriter, h Handler, opts ConsumerOptions, m *Metrics, logger *zap.Logger) *Consumer {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxBatchEvents <= 0 {
+		opts.MaxBatchEvents = 5000
+	}
+	if opts.CommitInterval <= 0 {
+		opts.CommitInterval = time.Second
+	}
+	return &Consumer{
+		fetcher: f, dlq: dlq, handler: h, opts: opts, metrics: m,
+		decoder: NewDecoder(opts.Limits, opts.Defaults),
+		logger:  logger.With(zap.String("component", "kafka-consumer")),
+		ready:   make(map[topicPartition]kafka.Message),
+	}
+}
+
+// Run consumes until ctx is done or the fetcher fails for good. It commits
+// durable offsets every CommitInterval meanwhile. On return some handled
+// messages may still wait for durability: call Commit after the pipeline has
+// flushed to commit them.
+func (c *Consumer) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Fetching runs apart from decoding, so a batch can gather every message
+	// already fetched without waiting on the network for more.
+	msgs := make(chan kafka.Message, 512)
+	fetchErr := make(chan error, 1)
+	go func() {
+		defer close(msgs)
+		fetchErr <- c.fetchLoop(ctx, msgs)
+	}()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.commitLoop(ctx)
+	}()
+	err := c.processLoop(ctx, msgs)
+	cancel()
+	for range msgs { // let the fetch goroutine exit
+	}
+	wg.Wait()
+	if ferr := <-fetchErr; err == nil {
+		err = ferr
+	}
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+func (c *Consumer) fetchLoop(ctx context.Context, out chan<- kafka.Message) error {
+	backoff := 100 * time.Millisecond
+	for {
+		m, err := c.fetcher.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, kafka.ErrGroupClosed) || errors.Is(err, errFetcherClosed) {
+				return fmt.Errorf("kafka consumer closed: %w", err)
+			}
+			c.metrics.fetchErrors.Inc()
+			c.logger.Warn("fetch failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 10*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		select {
+		case out <- m:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// errFetcherClosed lets fakes end a fetch loop the way a closed reader does.
+var errFetcherClosed = errors.New("fetcher closed")
+
+func (c *Consumer) processLoop(ctx context.Context, msgs <-chan kafka.Message) error {
+	var (
+		batch   []kafka.Message
+		events  []event.Event
+		pending []pendingMessage
+	)
+	for {
+		batch = batch[:0]
+		m, ok := <-msgs
+		if !ok {
+			return ctx.Err()
+		}
+		batch = append(batch, m)
+		// Gather what is already fetched, up to the batch bound.
+	gather:
+		for len(batch) < c.opts.MaxBatchEvents {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, m)
+			default:
+				break gather
+			}
+		}
+		events = events[:0]
+		now := c.opts.Now()
+		for i := range batch {
+			var err error
+			events, err = c.decodeMessage(ctx, &batch[i], events, now)
+			if err != nil {
+				return err // only a cancelled context while dead-lettering
+			}
+		}
+		pos := c.handler.Durable()
+		if len(events) > 0 {
+			start := time.Now()
+			var err error
+			pos, err = c.handler.Handle(ctx, events)
+			if err != nil {
+				// Nothing of this batch is committed, so it is redelivered.
+				return fmt.Errorf("handle batch of %d events: %w", len(events), err)
+			}
+			c.metrics.handleDuration.Observe(time.Since(start).Seconds())
+			c.metrics.received(TransportKafka, events)
+		}
+		pending = pending[:0]
+		for _, m := range batch {
+			pending = append(pending, pendingMessage{msg: stripMessage(m), pos: pos})
+		}
+		c.mu.Lock()
+		c.pending = append(c.pending, pending...)
+		c.mu.Unlock()
+	}
+}
+
+// stripMessage keeps what a commit needs, so pending messages do not pin
+// their payloads in memory until they are durable.
+func stripMessage(m kafka.Message) kafka.Message {
+	return kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+}
+
+// decodeMessage appends the valid events of m to events. Whatever it cannot
+// use goes to the dead-letter topic before it returns, so that committing m
+// later never loses it.
+func (c *Consumer) decodeMessage(ctx context.Context, m *kafka.Message, events []event.Event, now time.Time) ([]event.Event, error) {
+	c.metrics.messagesConsumed.WithLabelValues(m.Topic).Inc()
+	if len(m.Value) > c.opts.MaxMessageBytes {
+		err := fmt.Errorf("message of %d bytes is over the limit of %d (kafka.max_message_bytes)", len(m.Value), c.opts.MaxMessageBytes)
+		c.metrics.rejected(TransportKafka, ReasonTooLarge, 1)
+		return events, c.deadLetter(ctx, m, ReasonTooLarge, err.Error())
+	}
+	start := len(events)
+	events, errs := c.decoder.Decode(c.opts.Format, m.Value, now, events)
+	kept, timeErrs := c.opts.Policy.filter(events[start:], now)
+	events = events[:start+len(kept)]
+	if len(errs) == 0 && len(timeErrs) == 0 {
+		return events, nil
+	}
+	reason := ReasonInvalidEvent
+	switch {
+	case len(errs) == 1 && errs[0].Index < 0:
+		reason = ReasonMalformed
+		c.metrics.rejected(TransportKafka, ReasonMalformed, 1)
+	case len(errs) > 0:
+		c.metrics.rejected(TransportKafka, ReasonInvalidEvent, len(errs))
+	default:
+		reason = ReasonTimeRange
+	}
+	c.metrics.rejected(TransportKafka, ReasonTimeRange, len(timeErrs))
+	return events, c.deadLetter(ctx, m, reason, describeErrors(append(errs, timeErrs...)))
+}
+
+// describeErrors joins item errors into one readable line.
+func describeErrors(errs []DecodeError) string {
+	var b strings.Builder
+	for i, e := range errs {
+		if i == maxErrorsInHeader {
+			fmt.Fprintf(&b, "; and %d more", len(errs)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// deadLetter writes m to the dead-letter topic, retrying until the broker
+// takes it or ctx ends: the offset must not be committed before the message
+// is safe somewhere.
+func (c *Consumer) deadLetter(ctx context.Context, m *kafka.Message, reason, msg string) error {
+	dl := kafka.Message{
+		Key:   m.Key,
+		Value: m.Value,
+		Headers: append(append([]kafka.Header(nil), m.Headers...),
+			kafka.Header{Key: HeaderError, Value: []byte(msg)},
+			kafka.Header{Key: HeaderErrorReason, Value: []byte(reason)},
+			kafka.Header{Key: HeaderSourceTopic, Value: []byte(m.Topic)},
+			kafka.Header{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(m.Partition))},
+			kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
+		),
+	}
+	backoff := 100 * time.Millisecond
+	for {
+		err := c.dlq.WriteMessages(ctx, dl)
+		if err == nil {
+			c.metrics.deadLetters.WithLabelValues(reason).Inc()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.logger.Warn("dead-letter write failed; retrying (the source offset is not committed meanwhile)",
+			zap.Error(err), zap.String("topic", m.Topic), zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+func (c *Consumer) commitLoop(ctx context.Context) {
+	t := time.NewTicker(c.opts.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := c.Commit(ctx); err != nil && ctx.Err() == nil {
+				c.logger.Warn("offset commit failed; will retry", zap.Error(err))
+			}
+		}
+	}
+}
+
+// Commit commits the offsets of every message whose events are durable. The
+// runner calls it once more at shutdown, after the pipeline has flushed.
+func (c *Consumer) Commit(ctx context.Context) error {
+	durable := c.handler.Durable()
+	c.mu.Lock()
+	n := 0
+	for n < len(c.pending) && c.pending[n].pos <= durable {
+		m := c.pending[n].msg
+		c.ready[topicPartition{m.Topic, m.Partition}] = m
+		n++
+	}
+	c.pending = append(c.pending[:0], c.pending[n:]...)
+	if len(c.ready) == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	msgs := make([]kafka.Message, 0, len(c.ready))
+	for _, m := range c.ready {
+		msgs = append(msgs, m)
+	}
+	c.mu.Unlock()
+
+	if err := c.fetcher.CommitMessages(ctx, msgs...); err != nil {
+		c.metrics.commitErrors.Inc()
+		return fmt.Errorf("commit %d partitions: %w", len(msgs), err)
+	}
+	c.metrics.commits.Inc()
+	c.mu.Lock()
+	for _, m := range msgs {
+		tp := topicPartition{m.Topic, m.Partition}
+		if c.ready[tp].Offset == m.Offset { // not overtaken meanwhile
+			delete(c.ready, tp)
+		}
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// Uncommitted returns how many fetched messages wait for durability or for a
+// commit; tests and the shutdown log use it.
+func (c *Consumer) Uncommitted() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending) + len(c.ready)
+}
+
+// NewDialer builds the kafka-go dialer for cfg: SASL and TLS when set.
+func NewDialer(cfg KafkaConfig) (*kafka.Dialer, error) {
+	d := &kafka.Dialer{Timeout: cfg.DialTimeout, DualStack: true, ClientID: "correlatord"}
+	mech, err := saslMechanism(cfg.SASL)
+	if err != nil {
+		return nil, err
+	}
+	d.SASLMechanism = mech
+	if cfg.TLS != nil {
+		t, err := newTLS(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		d.TLS = t
+	}
+	return d, nil
+}
+
+func newTLS(c *config.TLSConfig) (*tls.Config, error) {
+	t, err := config.NewTLSConfig(c)
+	if err != nil {
+		return nil, fmt.Errorf("kafka.tls: %w", err)
+	}
+	return t, nil
+}
+
+func saslMechanism(s *SASLConfig) (sasl.Mechanism, error) {
+	if s == nil {
+		return nil, nil
+	}
+	pw, err := s.ResolvePassword()
+	if err != nil {
+		return nil, fmt.Errorf("kafka.sasl.password_file: %w", err)
+	}
+	switch s.Mechanism {
+	case "PLAIN":
+		return plain.Mechanism{Username: s.Username, Password: pw}, nil
+	case "SCRAM-SHA-256":
+		return scram.Mechanism(scram.SHA256, s.Username, pw)
+	case "SCRAM-SHA-512":
+		return scram.Mechanism(scram.SHA512, s.Username, pw)
+	}
+	return nil, fmt.Errorf("kafka.sasl.mechanism: %q is not supported", s.Mechanism)
+}
+
+// NewReader returns a consumer-group reader for cfg. Commits are synchronous
+// (CommitInterval 0): the Consumer decides when to commit.
+func NewReader(cfg KafkaConfig, logger *zap.Logger) (*kafka.Reader, error) {
+	d, err := NewDialer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	start := kafka.FirstOffset
+	if cfg.StartOffset == "latest" {
+		start = kafka.LastOffset
+	}
+	l := logger.With(zap.String("component", "kafka-go"))
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers:               cfg.Brokers,
+		GroupID:               cfg.GroupID,
+		GroupTopics:           cfg.Topics,
+		Dialer:                d,
+		MinBytes:              1,
+		MaxBytes:              max(cfg.MaxMessageBytes*2, 10<<20),
+		MaxWait:               250 * time.Millisecond,
+		QueueCapacity:         1000,
+		StartOffset:           start,
+		CommitInterval:        0,
+		WatchPartitionChanges: true,
+		Logger:                kafka.LoggerFunc(l.Sugar().Debugf),
+		ErrorLogger:           kafka.LoggerFunc(l.Sugar().Warnf),
+	}), nil
+}
+
+// NewWriter returns a synchronous writer to topic that waits for every
+// in-sync replica to acknowledge: what it reports written is not lost.
+// Messages with equal keys go to the same partition.
+func NewWriter(cfg KafkaConfig, topic string, logger *zap.Logger) (*kafka.Writer, error) {
+	d, err := NewDialer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	l := logger.With(zap.String("component", "kafka-go"), zap.String("topic", topic))
+	return &kafka.Writer{
+		Addr:  kafka.TCP(cfg.Brokers...),
+		Topic: topic,
+		Transport: &kafka.Transport{
+			Dial:     (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext,
+			SASL:     d.SASLMechanism,
+			TLS:      d.TLS,
+			ClientID: "correlatord",
+		},
+		Balancer:               &kafka.Hash{},
+		RequiredAcks:           kafka.RequireAll,
+		BatchSize:              10000,
+		BatchBytes:             int64(max(cfg.MaxMessageBytes, 1<<20)),
+		BatchTimeout:           2 * time.Millisecond,
+		AllowAutoTopicCreation: true,
+		MaxAttempts:            5,
+		Logger:                 kafka.LoggerFunc(l.Sugar().Debugf),
+		ErrorLogger:            kafka.LoggerFunc(l.Sugar().Warnf),
+	}, nil
+}
+
+// PingKafka checks that a broker of cfg answers a metadata request.
+func PingKafka(ctx context.Context, cfg KafkaConfig) error {
+	d, err := NewDialer(cfg)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, b := range cfg.Brokers {
+		conn, err := d.DialContext(ctx, "tcp", b)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		_, err = conn.Brokers()
+		conn.Close()
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("no Kafka broker of %v answers: %w", cfg.Brokers, errors.Join(errs...))
+}
