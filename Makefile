@@ -1,6 +1,7 @@
 # correlatord: see README.md. Every target runs on a fresh Debian machine with
 # Go, Java 17 and Maven; deploy/dev/up.sh installs the rest.
 
+SHELL     := /bin/bash
 GO        ?= go
 BIN       := bin
 FUZZTIME  ?= 10s

@@ -242,4 +242,3 @@ func writeJSON(w http.ResponseWriter, code int, v any) int {
 	_ = enc.Encode(v) // the client went away; nothing to do
 	return code
 }
-

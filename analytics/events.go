@@ -1,0 +1,143 @@
+package analytics
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/correlatord/correlatord/event"
+)
+
+// EventRow is one row of the events table: a normalized event and when the
+// daemon received it, which the event does not carry.
+type EventRow struct {
+	Event      event.Event
+	ReceivedAt time.Time
+}
+
+// eventColumns are the columns EventsTable writes, in Append's order. date
+// is left out: it defaults to toDate(time) on the server.
+var eventColumns = []string{
+	"event_id", "time", "time_ms", "received_at", "source", "kind", "status", "severity",
+	"ci", "fingerprint", "summary", "label_keys", "label_values", "annotation_keys", "annotation_values",
+}
+
+// EventsTable returns the Table of the events table (migration 0001), for
+// NewWriter. Labels and annotations are written as key/value arrays sorted
+// by key, so a row's content does not depend on map order. Rows are
+// expected to be normalized (event.Normalize); an unknown kind, status or
+// severity is written as Normalize's default (alert, firing, warning)
+// rather than failing, since a row that cannot be written would be retried
+// forever.
+func EventsTable() Table[EventRow] {
+	return Table[EventRow]{
+		Name:    "events",
+		Columns: slices.Clone(eventColumns),
+		Append:  appendEventRow,
+	}
+}
+
+// eventScratch holds the per-row buffers of appendEventRow. clickhouse-go
+// copies every value during Append, so the buffers are reused; values are
+// passed by pointer, which clickhouse-go accepts and which keeps them from
+// being boxed on the heap.
+type eventScratch struct {
+	vals                [15]any
+	timeMS              uint64
+	labelKV, annoKV     []string
+	labelPtrs, annoPtrs [2][]*string
+}
+
+var eventScratchPool = sync.Pool{New: func() any { return new(eventScratch) }}
+
+func appendEventRow(b driver.Batch, r *EventRow) error {
+	s := eventScratchPool.Get().(*eventScratch)
+	defer eventScratchPool.Put(s)
+	e := &r.Event
+	ms := e.Time.UnixMilli()
+	s.timeMS = uint64(max(ms, 0))
+	s.labelKV = sortedPairs(s.labelKV[:0], e.Labels)
+	s.annoKV = sortedPairs(s.annoKV[:0], e.Annotations)
+	s.labelPtrs[0], s.labelPtrs[1] = pairPointers(s.labelPtrs[0][:0], s.labelPtrs[1][:0], s.labelKV)
+	s.annoPtrs[0], s.annoPtrs[1] = pairPointers(s.annoPtrs[0][:0], s.annoPtrs[1][:0], s.annoKV)
+
+	v := &s.vals
+	v[0] = &e.ID
+	v[1] = &e.Time
+	v[2] = &s.timeMS
+	v[3] = &r.ReceivedAt
+	v[4] = &e.Source
+	v[5] = kindCode(e.Kind)
+	v[6] = statusCode(e.Status)
+	v[7] = severityCode(e.Severity)
+	v[8] = &e.CI
+	v[9] = &e.Fingerprint
+	v[10] = &e.Summary
+	v[11] = s.labelPtrs[0]
+	v[12] = s.labelPtrs[1]
+	v[13] = s.annoPtrs[0]
+	v[14] = s.annoPtrs[1]
+	err := b.Append(v[:]...)
+	// Keep no reference to the row in the pool.
+	clear(v[:])
+	clear(s.labelKV)
+	clear(s.annoKV)
+	return err
+}
+
+// sortedPairs appends to dst the keys of m, sorted, then their values in
+// the same order.
+func sortedPairs(dst []string, m map[string]string) []string {
+	start := len(dst)
+	for k := range m {
+		dst = append(dst, k)
+	}
+	keys := dst[start:]
+	slices.Sort(keys)
+	for _, k := range keys {
+		dst = append(dst, m[k])
+	}
+	return dst
+}
+
+// pairPointers splits kv, sorted keys followed by their values, into
+// pointer slices, the form clickhouse-go appends to an Array(String)
+// without boxing each element.
+func pairPointers(keys, vals []*string, kv []string) ([]*string, []*string) {
+	n := len(kv) / 2
+	for i := 0; i < n; i++ {
+		keys = append(keys, &kv[i])
+		vals = append(vals, &kv[n+i])
+	}
+	return keys, vals
+}
+
+// Enum8 codes of the events table; the values are part of the schema.
+func kindCode(k event.Kind) int8 {
+	switch k {
+	case event.KindLog:
+		return 2
+	case event.KindChange:
+		return 3
+	}
+	return 1 // alert
+}
+
+func statusCode(s event.Status) int8 {
+	if s == event.StatusResolved {
+		return 2
+	}
+	return 1 // firing
+}
+
+func severityCode(s event.Severity) int8 {
+	if r := s.Rank(); r > 0 {
+		return int8(r)
+	}
+	if p, ok := event.ParseSeverity(string(s)); ok {
+		return int8(p.Rank())
+	}
+	return int8(event.SeverityWarning.Rank())
+}

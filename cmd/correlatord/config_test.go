@@ -1,0 +1,132 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+func TestGoodConfigs(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.good.yml")
+	files = append(files, "../../examples/correlatord.yml")
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			if _, err := loadConfig(f); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+		})
+	}
+}
+
+func TestFullConfigValues(t *testing.T) {
+	cfg, err := loadConfig("testdata/full.good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Kafka.GroupID != "correlatord-prod" || cfg.Kafka.IngestTopic != "alerts.prometheus" ||
+		cfg.ClickHouse.Batch.MaxWait != 500*time.Millisecond || cfg.Ingest.DefaultSeverity != "minor" {
+		t.Errorf("values not taken from the file: %+v", cfg)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Kafka.Enabled() || cfg.ClickHouse.Enabled() {
+		t.Error("embedded defaults must run without Kafka and ClickHouse")
+	}
+	if cfg.DataDir != "data" || cfg.HTTP.MaxBodyBytes != 8<<20 || cfg.Ingest.MaxLabels != 128 {
+		t.Errorf("unexpected defaults: %+v", cfg)
+	}
+}
+
+func TestBadConfigs(t *testing.T) {
+	for file, want := range map[string]string{
+		"unknown-field.bad.yml":    "field topcs not found",
+		"bad-broker.bad.yml":       `kafka.brokers[0]: "localhost" is not host:port`,
+		"dlq-consumed.bad.yml":     "kafka.dead_letter_topic: \"correlator.deadletter\" is also consumed",
+		"bad-severity.bad.yml":     `ingest.default_severity: "urgent" is not one of`,
+		"wrong-type.bad.yml":       "cannot unmarshal !!str `lots`",
+		"two-docs.bad.yml":         "more than one YAML document",
+		"clickhouse-batch.bad.yml": "clickhouse.batch.max_rows",
+		"sasl.bad.yml":             `kafka.sasl.mechanism: "GSSAPI" is not one of`,
+	} {
+		t.Run(file, func(t *testing.T) {
+			_, err := loadConfig(filepath.Join("testdata", file))
+			if err == nil {
+				t.Fatalf("%s loaded without error", file)
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not contain %q", err, want)
+			}
+			if !strings.Contains(err.Error(), file) {
+				t.Errorf("error %q does not name the file", err)
+			}
+		})
+	}
+	// Every .bad.yml file is covered by the table above.
+	files, _ := filepath.Glob("testdata/*.bad.yml")
+	if len(files) != 8 {
+		t.Errorf("%d bad files in testdata, the table covers 8", len(files))
+	}
+}
+
+func TestSecretsNeverPrint(t *testing.T) {
+	cfg, err := loadConfig("testdata/full.good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"s3cret-ingest", "kafka-pass", "ch-pass"} {
+		if strings.Contains(string(out), secret) {
+			t.Errorf("marshalled config shows secret %q:\n%s", secret, out)
+		}
+	}
+}
+
+func TestSecretFromFileAndEnv(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "token")
+	if err := os.WriteFile(pw, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "c.yml")
+	if err := os.WriteFile(cfgFile, []byte("http:\n  bearer_token_file: "+pw+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.BearerTokenFile != pw {
+		t.Fatalf("bearer_token_file = %q", cfg.HTTP.BearerTokenFile)
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.yml")
+	for _, file := range files {
+		if b, err := os.ReadFile(file); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := parseConfig(data)
+		if err != nil {
+			return
+		}
+		// Whatever loads must be valid and stable under a second pass.
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("loaded config fails Validate: %v", err)
+		}
+	})
+}

@@ -1,0 +1,285 @@
+// Command loadgen produces a synthetic alert storm into Kafka or over HTTP,
+// for load tests and the demo. Everything it sends is deterministic for a
+// given --seed, so runs can be compared.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/segmentio/kafka-go"
+)
+
+type options struct {
+	brokers    []string
+	topic      string
+	httpURL    string
+	token      string
+	format     string
+	events     int
+	hosts      int
+	perMessage int
+	rate       float64
+	workers    int
+	resolved   float64
+	malformed  int
+	seed       uint64
+	start      string
+	acks       int
+}
+
+func main() {
+	var o options
+	app := kingpin.New("loadgen", "Produce a synthetic alert storm into Kafka or over HTTP.")
+	app.Flag("kafka.brokers", "Kafka bootstrap brokers (host:port). Either this or --http.").StringsVar(&o.brokers)
+	app.Flag("topic", "Kafka topic.").Default("correlator.alerts").StringVar(&o.topic)
+	app.Flag("http", "URL to POST to instead of Kafka, e.g. http://127.0.0.1:9470/api/v1/alerts.").StringVar(&o.httpURL)
+	app.Flag("token", "Bearer token for --http.").StringVar(&o.token)
+	app.Flag("format", "Payload format: events (canonical JSON lines) or webhook (Alertmanager webhook).").Default("events").EnumVar(&o.format, "events", "webhook")
+	app.Flag("events", "Number of events to send.").Default("100000").IntVar(&o.events)
+	app.Flag("hosts", "Number of distinct hosts the alerts are spread over.").Default("2000").IntVar(&o.hosts)
+	app.Flag("per-message", "Events per Kafka message or HTTP request.").Default("1").IntVar(&o.perMessage)
+	app.Flag("rate", "Events per second (0: as fast as possible).").Default("0").Float64Var(&o.rate)
+	app.Flag("workers", "Concurrent producers.").Default("4").IntVar(&o.workers)
+	app.Flag("resolved", "Share of events that resolve an earlier alert.").Default("0.2").Float64Var(&o.resolved)
+	app.Flag("malformed", "Number of malformed messages to mix in (for dead-letter tests).").Default("0").IntVar(&o.malformed)
+	app.Flag("seed", "Random seed.").Default("1").Uint64Var(&o.seed)
+	app.Flag("start", "Event time of the first event (RFC 3339); default now.").StringVar(&o.start)
+	app.Flag("acks", "Kafka required acks: -1 all, 1 leader.").Default("-1").IntVar(&o.acks)
+	kingpin.MustParse(app.Parse(os.Args[1:]))
+	if (len(o.brokers) == 0) == (o.httpURL == "") {
+		fmt.Fprintln(os.Stderr, "loadgen: give exactly one of --kafka.brokers and --http")
+		os.Exit(2)
+	}
+	if o.perMessage < 1 || o.events < 1 || o.hosts < 1 || o.workers < 1 {
+		fmt.Fprintln(os.Stderr, "loadgen: --events, --hosts, --per-message and --workers must be > 0")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+var alertnames = []string{"HostDown", "HighCPU", "DiskFull", "ServiceUnavailable", "HighLatency", "PacketLoss", "DatabaseDown", "MemoryPressure"}
+var severities = []string{"critical", "major", "minor", "warning", "critical", "major"}
+
+// storm generates events deterministically: event i always has the same
+// content for the same seed and start.
+type storm struct {
+	o     options
+	start time.Time
+}
+
+type alert struct {
+	labels   map[string]string
+	resolved bool
+	at       time.Time
+}
+
+func (s *storm) alert(i int) alert {
+	r := rand.New(rand.NewPCG(s.o.seed, uint64(i)))
+	host := r.IntN(s.o.hosts)
+	name := alertnames[r.IntN(len(alertnames))]
+	return alert{
+		labels: map[string]string{
+			"alertname": name,
+			"instance":  "host-" + strconv.Itoa(host) + ":9100",
+			"job":       "node",
+			"severity":  severities[r.IntN(len(severities))],
+			"site":      "dc" + strconv.Itoa(host%4+1),
+			"storm_seq": strconv.Itoa(i), // makes every event a distinct alert
+		},
+		resolved: r.Float64() < s.o.resolved,
+		at:       s.start.Add(time.Duration(i) * time.Millisecond),
+	}
+}
+
+type canonical struct {
+	Time        time.Time         `json:"time"`
+	Source      string            `json:"source"`
+	Status      string            `json:"status"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	Summary     string            `json:"summary"`
+}
+
+type amAlert struct {
+	Status      string            `json:"status"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	StartsAt    time.Time         `json:"startsAt"`
+	EndsAt      time.Time         `json:"endsAt"`
+}
+
+// payload renders events [from, to) as one message body.
+func (s *storm) payload(from, to int) []byte {
+	var b bytes.Buffer
+	if s.o.format == "events" {
+		enc := json.NewEncoder(&b)
+		for i := from; i < to; i++ {
+			a := s.alert(i)
+			status := "firing"
+			if a.resolved {
+				status = "resolved"
+			}
+			_ = enc.Encode(canonical{Time: a.at, Source: "loadgen", Status: status, Labels: a.labels,
+				Annotations: map[string]string{"description": "synthetic storm event"},
+				Summary:     a.labels["alertname"] + " on " + a.labels["instance"]})
+		}
+		return b.Bytes()
+	}
+	alerts := make([]amAlert, 0, to-from)
+	for i := from; i < to; i++ {
+		a := s.alert(i)
+		am := amAlert{Status: "firing", Labels: a.labels, StartsAt: a.at,
+			Annotations: map[string]string{"summary": a.labels["alertname"] + " on " + a.labels["instance"]}}
+		if a.resolved {
+			am.Status, am.EndsAt = "resolved", a.at
+		}
+		alerts = append(alerts, am)
+	}
+	_ = json.NewEncoder(&b).Encode(map[string]any{"version": "4", "groupKey": "{}:{}", "status": "firing",
+		"receiver": "correlatord", "alerts": alerts, "groupLabels": map[string]string{}, "commonLabels": map[string]string{},
+		"commonAnnotations": map[string]string{}, "externalURL": "http://loadgen", "truncatedAlerts": 0})
+	return b.Bytes()
+}
+
+type sender interface {
+	send(ctx context.Context, bodies [][]byte, keys []string) error
+	close() error
+}
+
+type kafkaSender struct{ w *kafka.Writer }
+
+func (k *kafkaSender) send(ctx context.Context, bodies [][]byte, keys []string) error {
+	msgs := make([]kafka.Message, len(bodies))
+	for i := range bodies {
+		msgs[i] = kafka.Message{Key: []byte(keys[i]), Value: bodies[i]}
+	}
+	return k.w.WriteMessages(ctx, msgs...)
+}
+func (k *kafkaSender) close() error { return k.w.Close() }
+
+type httpSender struct {
+	url, token string
+	client     *http.Client
+}
+
+func (h *httpSender) send(ctx context.Context, bodies [][]byte, _ []string) error {
+	for _, b := range bodies {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(b))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if h.token != "" {
+			req.Header.Set("Authorization", "Bearer "+h.token)
+		}
+		resp, err := h.client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			return fmt.Errorf("POST %s: %s", h.url, resp.Status)
+		}
+	}
+	return nil
+}
+func (h *httpSender) close() error { return nil }
+
+func run(ctx context.Context, o options) error {
+	start := time.Now().UTC()
+	if o.start != "" {
+		t, err := time.Parse(time.RFC3339Nano, o.start)
+		if err != nil {
+			return fmt.Errorf("--start: %w", err)
+		}
+		start = t
+	}
+	s := &storm{o: o, start: start}
+	var snd sender
+	if o.httpURL != "" {
+		snd = &httpSender{url: o.httpURL, token: o.token, client: &http.Client{Timeout: time.Minute,
+			Transport: &http.Transport{MaxIdleConnsPerHost: o.workers}}}
+	} else {
+		snd = &kafkaSender{w: &kafka.Writer{Addr: kafka.TCP(o.brokers...), Topic: o.topic, Balancer: &kafka.Hash{},
+			RequiredAcks: kafka.RequiredAcks(o.acks), BatchSize: 2000, BatchBytes: 16 << 20, BatchTimeout: 5 * time.Millisecond,
+			AllowAutoTopicCreation: true, Compression: kafka.Lz4}}
+	}
+	defer snd.close()
+
+	messages := (o.events + o.perMessage - 1) / o.perMessage
+	var next, sent atomic.Int64
+	const chunk = 200 // messages per send call
+	began := time.Now()
+	var wg sync.WaitGroup
+	errc := make(chan error, o.workers)
+	for range o.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				first := int(next.Add(chunk)) - chunk
+				if first >= messages {
+					return
+				}
+				last := min(first+chunk, messages)
+				bodies := make([][]byte, 0, last-first)
+				keys := make([]string, 0, last-first)
+				for m := first; m < last; m++ {
+					from, to := m*o.perMessage, min((m+1)*o.perMessage, o.events)
+					if o.rate > 0 { // pace by the event index
+						due := began.Add(time.Duration(float64(from) / o.rate * float64(time.Second)))
+						if d := time.Until(due); d > 0 {
+							time.Sleep(d)
+						}
+					}
+					bodies = append(bodies, s.payload(from, to))
+					keys = append(keys, "host-"+strconv.Itoa(m%o.hosts))
+				}
+				if err := snd.send(ctx, bodies, keys); err != nil {
+					errc <- err
+					return
+				}
+				sent.Add(int64(min(last*o.perMessage, o.events) - first*o.perMessage))
+			}
+		}()
+	}
+	wg.Wait()
+	if o.malformed > 0 {
+		bodies, keys := make([][]byte, o.malformed), make([]string, o.malformed)
+		for i := range bodies {
+			bodies[i] = []byte(`{"time": "not a time", "labels": {"alertname": 42}}`)
+			keys[i] = "malformed"
+		}
+		if err := snd.send(ctx, bodies, keys); err != nil {
+			return err
+		}
+	}
+	elapsed := time.Since(began)
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	n := sent.Load()
+	fmt.Printf("loadgen: sent %d events in %d messages (+%d malformed) in %s: %.0f events/s\n",
+		n, messages, o.malformed, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
+	return ctx.Err()
+}
