@@ -347,4 +347,3 @@ func lockDataDir(dir string) (func() error, error) {
 		return f.Close()
 	}, nil
 }
-
