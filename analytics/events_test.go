@@ -6,66 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
-
+	"github.com/correlatord/correlatord/analytics/analyticstest"
 	"github.com/correlatord/correlatord/event"
 )
 
-// eventColumnTypes are the types of eventColumns in migration 0001.
-var eventColumnTypes = map[string]string{
-	"event_id":          "String",
-	"time":              "DateTime('UTC')",
-	"time_ms":           "UInt64",
-	"received_at":       "DateTime('UTC')",
-	"source":            "String",
-	"kind":              "Enum8('alert' = 1, 'log' = 2, 'change' = 3)",
-	"status":            "Enum8('firing' = 1, 'resolved' = 2)",
-	"severity":          "Enum8('critical' = 5, 'major' = 4, 'minor' = 3, 'warning' = 2, 'info' = 1)",
-	"ci":                "String",
-	"fingerprint":       "String",
-	"summary":           "String",
-	"label_keys":        "Array(String)",
-	"label_values":      "Array(String)",
-	"annotation_keys":   "Array(String)",
-	"annotation_values": "Array(String)",
-}
-
-// blockBatch is a driver.Batch over clickhouse-go's real column encoders,
-// without a server: what PrepareBatch returns, less the connection.
-type blockBatch struct {
-	driver.Batch // unimplemented methods panic
-	block        *proto.Block
-}
-
-func newBlockBatch(tb testing.TB, table Table[EventRow]) *blockBatch {
+func newBlockBatch(tb testing.TB, table Table[EventRow]) *analyticstest.BlockBatch {
 	tb.Helper()
-	b := &blockBatch{block: proto.NewBlock()}
-	for _, name := range table.Columns {
-		typ, ok := eventColumnTypes[name]
-		if !ok {
-			tb.Fatalf("column %s has no type in the test", name)
-		}
-		if err := b.block.AddColumn(name, column.Type(typ)); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return b
-}
-
-func (b *blockBatch) Append(v ...any) error { return b.block.Append(v...) }
-func (b *blockBatch) Rows() int             { return b.block.Rows() }
-
-func (b *blockBatch) value(tb testing.TB, name string, row int) any {
-	tb.Helper()
-	for i, n := range b.block.ColumnsNames() {
-		if n == name {
-			return b.block.Columns[i].Row(row, false)
-		}
-	}
-	tb.Fatalf("no column %s", name)
-	return nil
+	return analyticstest.NewBlockBatch(tb, table.Columns, analyticstest.EventColumnTypes)
 }
 
 func testEvent(i int) EventRow {
@@ -126,7 +73,7 @@ func TestEventsTableAppend(t *testing.T) {
 		"annotation_keys":   []string{"runbook_url", "summary"},
 		"annotation_values": []string{"https://runbooks/latency", "p99 above 2s"},
 	} {
-		got := b.value(t, name, 0)
+		got := b.Value(t, name, 0)
 		if tm, ok := got.(time.Time); ok {
 			got = tm.UTC()
 		}
@@ -134,16 +81,16 @@ func TestEventsTableAppend(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
-	if got := b.value(t, "status", 1); got != "resolved" {
+	if got := b.Value(t, "status", 1); got != "resolved" {
 		t.Errorf("row 1 status = %v", got)
 	}
-	if got := b.value(t, "severity", 1); got != "major" {
+	if got := b.Value(t, "severity", 1); got != "major" {
 		t.Errorf("row 1 severity = %v", got)
 	}
 	for name, want := range map[string]any{
 		"kind": "alert", "status": "firing", "severity": "major", "time_ms": uint64(0), "label_keys": []string{},
 	} {
-		if got := b.value(t, name, 2); fmt.Sprint(got) != fmt.Sprint(want) {
+		if got := b.Value(t, name, 2); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("unnormalized row: %s = %v, want %v", name, got, want)
 		}
 	}
@@ -159,8 +106,8 @@ func TestEventsTableDeterministic(t *testing.T) {
 		if err := table.Append(b, &r); err != nil {
 			t.Fatal(err)
 		}
-		got := fmt.Sprint(b.value(t, "label_keys", 0), b.value(t, "label_values", 0),
-			b.value(t, "annotation_keys", 0), b.value(t, "annotation_values", 0))
+		got := fmt.Sprint(b.Value(t, "label_keys", 0), b.Value(t, "label_values", 0),
+			b.Value(t, "annotation_keys", 0), b.Value(t, "annotation_values", 0))
 		if i == 0 {
 			first = got
 		} else if got != first {
@@ -201,7 +148,7 @@ func BenchmarkEventsTableAppend(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		if batch.Rows() >= 20000 {
-			batch.block.Reset()
+			batch.Block.Reset()
 		}
 		if err := table.Append(batch, &rows[n%len(rows)]); err != nil {
 			b.Fatal(err)

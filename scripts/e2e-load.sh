@@ -46,7 +46,7 @@ pid=$!
 written=0
 while :; do
   if ! kill -0 "$pid" 2>/dev/null; then cat "$work/daemon.log"; echo "correlatord died"; exit 1; fi
-  written=$(curl -s 127.0.0.1:19470/metrics | awk '/^correlator_analytics_rows_written_total/ {s+=$2} END {printf "%d", s}')
+  written=$(curl -s 127.0.0.1:19470/metrics 2>/dev/null | awk '/^correlator_analytics_rows_written_total/ {s+=$2} END {printf "%d", s}' || true)
   [ "${written:-0}" -ge "$events" ] && break
   sleep 0.2
 done

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -38,6 +39,7 @@ type options struct {
 	seed       uint64
 	start      string
 	acks       int
+	partitions int
 }
 
 func main() {
@@ -58,6 +60,7 @@ func main() {
 	app.Flag("seed", "Random seed.").Default("1").Uint64Var(&o.seed)
 	app.Flag("start", "Event time of the first event (RFC 3339); default now.").StringVar(&o.start)
 	app.Flag("acks", "Kafka required acks: -1 all, 1 leader.").Default("-1").IntVar(&o.acks)
+	app.Flag("partitions", "Partitions of the topic when loadgen creates it.").Default("4").IntVar(&o.partitions)
 	kingpin.MustParse(app.Parse(os.Args[1:]))
 	if (len(o.brokers) == 0) == (o.httpURL == "") {
 		fmt.Fprintln(os.Stderr, "loadgen: give exactly one of --kafka.brokers and --http")
@@ -218,6 +221,9 @@ func run(ctx context.Context, o options) error {
 		snd = &httpSender{url: o.httpURL, token: o.token, client: &http.Client{Timeout: time.Minute,
 			Transport: &http.Transport{MaxIdleConnsPerHost: o.workers}}}
 	} else {
+		if err := ensureTopic(ctx, o); err != nil {
+			return err
+		}
 		snd = &kafkaSender{w: &kafka.Writer{Addr: kafka.TCP(o.brokers...), Topic: o.topic, Balancer: &kafka.Hash{},
 			RequiredAcks: kafka.RequiredAcks(o.acks), BatchSize: 2000, BatchBytes: 16 << 20, BatchTimeout: 5 * time.Millisecond,
 			AllowAutoTopicCreation: true, Compression: kafka.Lz4}}
@@ -282,4 +288,19 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("loadgen: sent %d events in %d messages (+%d malformed) in %s: %.0f events/s\n",
 		n, messages, o.malformed, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
 	return ctx.Err()
+}
+
+// ensureTopic creates the topic unless it exists: relying on auto-creation
+// fails the first produce while the broker elects a leader.
+func ensureTopic(ctx context.Context, o options) error {
+	client := &kafka.Client{Addr: kafka.TCP(o.brokers...), Timeout: 30 * time.Second}
+	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: o.topic, NumPartitions: o.partitions, ReplicationFactor: 1}}})
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", o.topic, err)
+	}
+	if err := resp.Errors[o.topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return fmt.Errorf("create topic %s: %w", o.topic, err)
+	}
+	return nil
 }

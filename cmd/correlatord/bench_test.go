@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/correlatord/correlatord/analytics"
+	"github.com/correlatord/correlatord/analytics/analyticstest"
+	"github.com/correlatord/correlatord/event"
+	"github.com/correlatord/correlatord/ingest"
+)
+
+// batchSink appends every row to an in-memory ClickHouse batch with the real
+// column encoders: the daemon's path up to the network, without the server.
+type batchSink struct {
+	table analytics.Table[analytics.EventRow]
+	batch *analyticstest.BlockBatch
+	pos   uint64
+}
+
+func (s *batchSink) Append(_ context.Context, rows []analytics.EventRow) (uint64, error) {
+	if s.batch.Rows() >= 20000 { // what a flush would send
+		s.batch.Block.Reset()
+	}
+	for i := range rows {
+		if err := s.table.Append(s.batch, &rows[i]); err != nil {
+			return s.pos, err
+		}
+	}
+	s.pos += uint64(len(rows))
+	return s.pos, nil
+}
+func (s *batchSink) Durable() uint64                               { return s.pos }
+func (s *batchSink) WaitDurable(_ context.Context, _ uint64) error { return nil }
+
+func canonicalMessage(i int) []byte {
+	return fmt.Appendf(nil, `{"time":"2026-11-02T10:00:%02d.123Z","source":"prometheus","labels":{"alertname":"HostDown","instance":"host-%d:9100","job":"node","severity":"critical","site":"dc1","env":"prod"},"annotations":{"summary":"host-%d is down","description":"node exporter unreachable"}}`, i%60, i, i)
+}
+
+func webhookMessage(alerts int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"version":"4","groupKey":"{}:{}","truncatedAlerts":0,"status":"firing","receiver":"c","groupLabels":{},"commonLabels":{},"commonAnnotations":{},"externalURL":"http://am","alerts":[`)
+	for i := range alerts {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"status":"firing","labels":{"alertname":"HostDown","instance":"host-%d:9100","job":"node","severity":"critical","site":"dc1","env":"prod"},"annotations":{"summary":"host-%d is down","description":"node exporter unreachable"},"startsAt":"2026-11-02T10:00:00.123Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prom/graph","fingerprint":""}`, i, i)
+	}
+	b.WriteString("]}")
+	return []byte(b.String())
+}
+
+// BenchmarkPipelineToBatch measures one core's share of the daemon's hot
+// path: a Kafka message's bytes decoded, normalized, passed through the
+// pipeline and appended to a ClickHouse batch.
+func BenchmarkPipelineToBatch(b *testing.B) {
+	for _, tc := range []struct {
+		name     string
+		format   ingest.Format
+		msgs     [][]byte
+		perMsg   int
+		msgBatch int // messages per Handle call, as the consumer gathers them
+	}{
+		{name: "canonical-1-per-message", format: ingest.FormatAuto, perMsg: 1, msgBatch: 500},
+		{name: "webhook-100-per-message", format: ingest.FormatAuto, perMsg: 100, msgBatch: 5},
+	} {
+		for i := range 1000 {
+			if tc.perMsg == 1 {
+				tc.msgs = append(tc.msgs, canonicalMessage(i))
+			} else if i < 10 {
+				tc.msgs = append(tc.msgs, webhookMessage(tc.perMsg))
+			}
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			sink := &batchSink{table: analytics.EventsTable()}
+			sink.batch = analyticstest.NewBlockBatch(b, sink.table.Columns, analyticstest.EventColumnTypes)
+			pipe := newPipeline(sink, time.Now)
+			dec := ingest.NewDecoder(ingest.Limits{}, event.DefaultDefaults)
+			now := time.Date(2026, 11, 2, 10, 1, 0, 0, time.UTC)
+			var events []event.Event
+			var bytes int64
+			for _, m := range tc.msgs {
+				bytes += int64(len(m))
+			}
+			b.SetBytes(bytes / int64(len(tc.msgs)) * int64(tc.msgBatch))
+			b.ReportAllocs()
+			n, handled := 0, 0
+			for b.Loop() {
+				events = events[:0]
+				for range tc.msgBatch {
+					var errs []ingest.DecodeError
+					events, errs = dec.Decode(tc.format, tc.msgs[n%len(tc.msgs)], now, events)
+					if len(errs) > 0 {
+						b.Fatal(errs[0].Err)
+					}
+					n++
+				}
+				if _, err := pipe.Handle(context.Background(), events); err != nil {
+					b.Fatal(err)
+				}
+				handled += len(events)
+			}
+			b.ReportMetric(float64(handled)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(handled), "ns/event")
+		})
+	}
+}
