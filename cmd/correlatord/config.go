@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/common/config"
 	"gopkg.in/yaml.v3"
 
 	"github.com/correlatord/correlatord/analytics"
@@ -99,10 +100,22 @@ func parseConfig(data []byte) (*Config, error) {
 		return nil, errors.New("more than one YAML document; the configuration is one document")
 	}
 	cfg.SetDefaults()
+	cfg.secretsFromEnv(os.Getenv)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// secretsFromEnv fills the ClickHouse password from the environment when the
+// file gives neither a password nor a password file, so a container can pass
+// it without writing it into the configuration. (The Kafka SASL password and
+// the ingest token are resolved where they are used, from the same kind of
+// variables.)
+func (c *Config) secretsFromEnv(getenv func(string) string) {
+	if c.ClickHouse.Password == "" && c.ClickHouse.PasswordFile == "" {
+		c.ClickHouse.Password = config.Secret(getenv("CORRELATOR_CLICKHOUSE_PASSWORD"))
+	}
 }
 
 // loadConfig reads path, or returns the embedded defaults when path is

@@ -112,6 +112,25 @@ func TestSecretFromFileAndEnv(t *testing.T) {
 	}
 }
 
+func TestClickHousePasswordFromEnv(t *testing.T) {
+	t.Setenv("CORRELATOR_CLICKHOUSE_PASSWORD", "from-env")
+	cfg, err := parseConfig([]byte("clickhouse:\n  addr: [127.0.0.1:9000]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ClickHouse.Password != "from-env" {
+		t.Errorf("password not taken from the environment")
+	}
+	cfg, err = parseConfig([]byte("clickhouse:\n  addr: [127.0.0.1:9000]\n  password: inline\n"))
+	if err != nil || cfg.ClickHouse.Password != "inline" {
+		t.Errorf("the file's password must win over the environment: %v", err)
+	}
+	cfg, err = parseConfig([]byte("clickhouse:\n  addr: [127.0.0.1:9000]\n  password_file: /run/secrets/ch\n"))
+	if err != nil || cfg.ClickHouse.Password != "" {
+		t.Errorf("with a password file the environment must not be used: %v", err)
+	}
+}
+
 func FuzzParseConfig(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.yml")
 	for _, file := range files {

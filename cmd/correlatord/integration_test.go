@@ -464,3 +464,56 @@ func TestAlertmanagerWebhook(t *testing.T) {
 		t.Errorf("summary %q, %v", summary, err)
 	}
 }
+
+// TestMetricsPassPromtool runs Prometheus' own linter over /metrics with
+// every component on, after traffic, so every metric family is present.
+func TestMetricsPassPromtool(t *testing.T) {
+	broker := envOrSkip(t, "CORRELATORD_TEST_KAFKA")
+	chAddr := envOrSkip(t, "CORRELATORD_TEST_CLICKHOUSE")
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool not found: deploy/dev/up.sh installs it with Debian's prometheus package")
+	}
+	topic, db, group := randomName("it_metrics"), randomName("it_db"), randomName("it_group")
+	createTopic(t, broker, topic, 1)
+	ch := openClickHouse(t, chAddr, db)
+	d := startDaemon(t, daemonConfig(broker, topic, group, chAddr, db), "")
+	produce(t, broker, topic, kafka.Message{Value: eventLines("m", 0, 10, time.Now().UTC())}, kafka.Message{Value: []byte("garbage")})
+	eventually(t, 30*time.Second, "rows", func() bool {
+		return queryUint(t, ch, "SELECT count() FROM "+db+".events") == 10
+	})
+	resp, err := http.Get("http://" + d.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = resp.Body
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// TestMigrateCommand: `correlatord migrate` creates the schema, and running
+// it again applies nothing.
+func TestMigrateCommand(t *testing.T) {
+	chAddr := envOrSkip(t, "CORRELATORD_TEST_CLICKHOUSE")
+	db := randomName("it_migrate")
+	ch := openClickHouse(t, chAddr, db)
+	cfg := filepath.Join(t.TempDir(), "c.yml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("clickhouse:\n  addr: [%s]\n  database: %s\n", chAddr, db)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if code := realMain([]string{"migrate", "--config.file", cfg, "--log.level", "warn"}); code != 0 {
+			t.Fatalf("migrate run %d exit %d", i+1, code)
+		}
+	}
+	if n := queryUint(t, ch, "SELECT count() FROM system.tables WHERE database = '"+db+"' AND name = 'events'"); n != 1 {
+		t.Errorf("events table missing after migrate")
+	}
+	if n := queryUint(t, ch, "SELECT count() FROM "+db+".schema_migrations"); n < 2 {
+		t.Errorf("schema_migrations has %d records, want a record per migration", n)
+	}
+}

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type unitDaemon struct {
+	url    string
+	reg    *prometheus.Registry
+	reload chan struct{}
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startUnitDaemon runs the daemon in-process without Kafka or ClickHouse.
+func startUnitDaemon(t *testing.T, configFile string) *unitDaemon {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	d := &unitDaemon{url: "http://" + ln.Addr().String(), reg: prometheus.NewRegistry(), reload: make(chan struct{}, 1), cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		d.done <- runDaemon(ctx, commonFlags{configFile: configFile, logLevel: "error", logFormat: "json"},
+			runOptions{listener: ln, ready: ready, registry: d.reg}, d.reload)
+	}()
+	select {
+	case <-ready:
+	case err := <-d.done:
+		t.Fatalf("daemon did not start: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon did not start")
+	}
+	return d
+}
+
+func (d *unitDaemon) stop(t *testing.T) {
+	t.Helper()
+	d.cancel()
+	select {
+	case err := <-d.done:
+		if err != nil {
+			t.Fatalf("daemon stopped with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon did not stop")
+	}
+}
+
+func (d *unitDaemon) post(t *testing.T, path, body, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, d.url+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func (d *unitDaemon) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(d.url + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func nowEvent(name string) string {
+	return fmt.Sprintf(`{"time":%q,"source":"unit","labels":{"alertname":%q}}`, time.Now().UTC().Format(time.RFC3339Nano), name)
+}
+
+func TestRunOnEmbeddedDefaults(t *testing.T) {
+	t.Chdir(t.TempDir()) // the default data_dir is ./data
+	d := startUnitDaemon(t, "")
+	if code := d.post(t, "/api/v1/events", nowEvent("A")+"\n"+nowEvent("B"), ""); code != 200 {
+		t.Fatalf("POST events: %d", code)
+	}
+	if code, body := d.get(t, "/readyz"); code != 200 {
+		// Readiness has no dependencies to check without Kafka and ClickHouse;
+		// the first check runs at start.
+		time.Sleep(100 * time.Millisecond)
+		if code, body = d.get(t, "/readyz"); code != 200 {
+			t.Errorf("readyz: %d %s", code, body)
+		}
+	}
+	if code, _ := d.get(t, "/healthz"); code != 200 {
+		t.Errorf("healthz: %d", code)
+	}
+	code, metrics := d.get(t, "/metrics")
+	if code != 200 || !strings.Contains(metrics, `correlator_ingest_events_received_total{kind="alert",source="unit",transport="http"} 2`) {
+		t.Errorf("metrics do not count the events:\n%s", metrics)
+	}
+	if _, err := os.Stat("data/lock"); err != nil {
+		t.Errorf("no data directory: %v", err)
+	}
+	// A second daemon on the same data directory is refused.
+	err := runDaemon(context.Background(), commonFlags{logLevel: "error", logFormat: "json"}, runOptions{listenAddress: "127.0.0.1:0"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "in use by another correlatord") {
+		t.Errorf("second daemon on one data_dir: %v", err)
+	}
+	d.stop(t)
+}
+
+func TestReloadKeepsRunningConfigOnError(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "c.yml")
+	write := func(s string) {
+		if err := os.WriteFile(cfgFile, []byte("data_dir: "+filepath.Join(dir, "data")+"\n"+s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("http:\n  bearer_token: first\n")
+	d := startUnitDaemon(t, cfgFile)
+	defer d.stop(t)
+	okWith := func(token string) bool { return d.post(t, "/api/v1/events", nowEvent("A"), token) == 200 }
+	if !okWith("first") || okWith("") {
+		t.Fatal("token not enforced")
+	}
+	reloaded := func(want float64) {
+		t.Helper()
+		d.reload <- struct{}{}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if got := gaugeValue(d.reg, "correlator_config_last_reload_successful"); got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("reload_successful never became %v", want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	write("http:\n  bearer_token: second\n  bogus: 1\n")
+	reloaded(0)
+	if !okWith("first") {
+		t.Error("a bad file replaced the running token")
+	}
+	write("http:\n  bearer_token: second\n")
+	reloaded(1)
+	if okWith("first") || !okWith("second") {
+		t.Error("the token did not rotate on reload")
+	}
+}
+
+// gaugeValue reads a registered gauge without labels.
+func gaugeValue(reg *prometheus.Registry, name string) float64 {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
+func TestReplayIsDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "events.jsonl")
+	var b bytes.Buffer
+	for i := range 50 {
+		fmt.Fprintf(&b, `{"time":"2026-11-02T10:%02d:00Z","source":"prometheus","severity":"major","labels":{"alertname":"HostDown","instance":"h%d"}}`+"\n", i%60, i%7)
+		if i == 20 {
+			b.WriteString("{not json}\n\n")
+		}
+	}
+	if err := os.WriteFile(in, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var outs []string
+	for i := range 2 {
+		out := filepath.Join(dir, fmt.Sprintf("out%d.jsonl", i))
+		var stderr bytes.Buffer
+		opts := replayOptions{eventsFile: in, outFile: out, stderr: &stderr}
+		if err := runReplay(context.Background(), commonFlags{}, opts); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(stderr.String(), "52 lines, 50 events in, 1 rejected, 50 out") {
+			t.Errorf("summary: %q", stderr.String())
+		}
+		got, _ := os.ReadFile(out)
+		outs = append(outs, string(got))
+	}
+	if outs[0] != outs[1] {
+		t.Error("two replays of the same file differ")
+	}
+	if n := strings.Count(outs[0], "\n"); n != 50 {
+		t.Errorf("%d output lines, want 50", n)
+	}
+	if !strings.Contains(outs[0], `"fingerprint":"`) || strings.Contains(outs[0], `"id":""`) {
+		t.Errorf("output events are not normalized:\n%s", outs[0][:200])
+	}
+}
+
+func TestCLI(t *testing.T) {
+	if code := realMain([]string{"version"}); code != 0 {
+		t.Errorf("version exit %d", code)
+	}
+	if code := realMain([]string{"--log.level", "loud", "version"}); code != 2 {
+		t.Errorf("bad flag exit %d, want 2", code)
+	}
+	if code := realMain([]string{"replay", "--events", "/nonexistent"}); code != 1 {
+		t.Errorf("replay of a missing file exit %d, want 1", code)
+	}
+	if code := realMain([]string{"migrate"}); code != 1 {
+		t.Errorf("migrate without clickhouse exit %d, want 1", code)
+	}
+}
