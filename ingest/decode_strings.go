@@ -1,0 +1,150 @@
+package ingest
+
+import (
+	"math"
+
+	"github.com/valyala/fastjson"
+)
+
+// Copying strings out of the parser's buffer is most of a decoder's
+// allocations: a webhook alert has a dozen. eventStrings cuts that to one per
+// event by copying the strings of an event into one buffer, turning that into
+// a single string, and handing out substrings of it. The substrings share
+// memory, so a string kept after its event keeps the event's other short
+// strings alive too; strings longer than packMax are therefore allocated on
+// their own, which bounds what a kept string can pin to a few kilobytes in
+// practice.
+
+// packMax is the longest string packed with its event's other strings.
+const packMax = 512
+
+// strRef refers to a string of the event being decoded: the bytes
+// [start, end) of its packed strings, or, when start < 0, the string
+// own[-start-1]. It holds no pointer, so that filling a slice of them costs
+// no GC write barriers.
+type strRef struct {
+	start, end int32
+}
+
+// labelRef is one label or annotation of the event being decoded.
+type labelRef struct {
+	name, value strRef
+}
+
+// eventStrings collects the strings of one event. Use: reset, add (and
+// collectLabels) as often as needed, pack once, then get and labelMap.
+type eventStrings struct {
+	buf    []byte
+	own    []string
+	packed string
+	labels []labelRef
+}
+
+func (t *eventStrings) reset() {
+	t.buf = t.buf[:0]
+	clear(t.own)
+	t.own = t.own[:0]
+	t.labels = t.labels[:0]
+}
+
+// add copies b, which may alias the parser's buffer, into the event's
+// strings.
+func (t *eventStrings) add(b []byte) strRef {
+	if len(b) == 0 {
+		return strRef{}
+	}
+	if len(b) > packMax || len(t.buf)+len(b) > math.MaxInt32 {
+		t.own = append(t.own, string(b))
+		return strRef{start: int32(-len(t.own))}
+	}
+	start := len(t.buf)
+	t.buf = append(t.buf, b...)
+	return strRef{start: int32(start), end: int32(len(t.buf))}
+}
+
+// bytes returns the packed bytes of r, for the rare edit before pack.
+func (t *eventStrings) bytes(r strRef) []byte {
+	if r.start < 0 {
+		return nil
+	}
+	return t.buf[r.start:r.end]
+}
+
+// pack makes the one allocation of the event's packed strings. Call it once,
+// after the last add and before the first get.
+func (t *eventStrings) pack() {
+	t.packed = string(t.buf)
+}
+
+func (t *eventStrings) get(r strRef) string {
+	if r.start < 0 {
+		return t.own[-r.start-1]
+	}
+	return t.packed[r.start:r.end]
+}
+
+// labelMap returns the labels from t.labels[from:to] as a map with room for
+// extra more.
+func (t *eventStrings) labelMap(from, to, extra int) map[string]string {
+	m := make(map[string]string, to-from+extra)
+	for _, l := range t.labels[from:to] {
+		m[t.get(l.name)] = t.get(l.value)
+	}
+	return m
+}
+
+// collectLabels checks a JSON object of string values (labels or
+// annotations) and appends its entries to d.strs.labels. Null or absent (nil)
+// means none. With dropEmpty, labels with an empty value are left out, as
+// Alertmanager's API does: Prometheus treats an empty label as an absent one.
+func (d *Decoder) collectLabels(field string, v *fastjson.Value, dropEmpty bool) error {
+	if v == nil {
+		return nil
+	}
+	switch v.Type() {
+	case fastjson.TypeObject:
+	case fastjson.TypeNull:
+		return nil
+	default:
+		return expected(field, "an object", v)
+	}
+	o, _ := v.Object()
+	if n := o.Len(); n > d.limits.MaxLabels {
+		return errorf(field, "%d %s, more than the limit of %d", n, field, d.limits.MaxLabels)
+	}
+	t := &d.strs
+	var err error
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		if err != nil {
+			return
+		}
+		switch {
+		case len(k) == 0:
+			err = errorf(field, "empty name")
+			return
+		case len(k) > d.limits.MaxLabelBytes:
+			err = errorf(field, "name %s is %d bytes, more than the limit of %d", quote(k), len(k), d.limits.MaxLabelBytes)
+			return
+		case !d.utf8(k):
+			err = errorf(field, "name %s is not valid UTF-8", quote(k))
+			return
+		}
+		if v.Type() != fastjson.TypeString {
+			err = expected(labelPath(field, k), "a string", v)
+			return
+		}
+		b, _ := v.StringBytes()
+		switch {
+		case len(b) > d.limits.MaxLabelBytes:
+			err = errorf(labelPath(field, k), "value is %d bytes, more than the limit of %d", len(b), d.limits.MaxLabelBytes)
+			return
+		case !d.utf8(b):
+			err = errorf(labelPath(field, k), "value is not valid UTF-8")
+			return
+		case dropEmpty && len(b) == 0:
+			return
+		}
+		t.labels = append(t.labels, labelRef{name: t.add(k), value: t.add(b)})
+	})
+	return err
+}
