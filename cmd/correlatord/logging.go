@@ -10,11 +10,11 @@ import (
 )
 
 // newLogger builds the process logger: JSON for machines, console for a
-// person at a terminal. The level is atomic so SIGHUP can change it.
-func newLogger(level, format string) (*zap.Logger, zap.AtomicLevel, error) {
+// person at a terminal.
+func newLogger(level, format string) (*zap.Logger, error) {
 	lvl, err := zap.ParseAtomicLevel(level)
 	if err != nil {
-		return nil, lvl, fmt.Errorf("--log.level: %w", err)
+		return nil, fmt.Errorf("--log.level: %w", err)
 	}
 	if format == "auto" {
 		format = "json"
@@ -31,10 +31,24 @@ func newLogger(level, format string) (*zap.Logger, zap.AtomicLevel, error) {
 		cfg = zap.NewDevelopmentConfig()
 		cfg.DisableStacktrace = true
 	default:
-		return nil, lvl, fmt.Errorf("--log.format: %q is not auto, json or console", format)
+		return nil, fmt.Errorf("--log.format: %q is not auto, json or console", format)
 	}
 	cfg.Level = lvl
 	cfg.Sampling = nil // we never log per event, so sampling would only hide rare lines
-	l, err := cfg.Build()
-	return l, lvl, err
+	return cfg.Build()
+}
+
+// setup builds the logger and loads the configuration, as every subcommand
+// that talks to the outside world starts.
+func (f commonFlags) setup() (*zap.Logger, *Config, error) {
+	logger, err := newLogger(f.logLevel, f.logFormat)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := loadConfig(f.configFile)
+	if err != nil {
+		_ = logger.Sync()
+		return nil, nil, err
+	}
+	return logger, cfg, nil
 }

@@ -12,15 +12,11 @@ import (
 // `run` applies it too at start; this lets an operator do it ahead of a
 // rollout, or check that the schema is current.
 func runMigrate(ctx context.Context, flags commonFlags) error {
-	logger, _, err := newLogger(flags.logLevel, flags.logFormat)
+	logger, cfg, err := flags.setup()
 	if err != nil {
 		return err
 	}
 	defer func() { _ = logger.Sync() }()
-	cfg, err := loadConfig(flags.configFile)
-	if err != nil {
-		return err
-	}
 	if !cfg.ClickHouse.Enabled() {
 		return errors.New("migrate: no clickhouse.addr in the configuration; nothing to migrate")
 	}

@@ -60,16 +60,11 @@ func newDaemonMetrics(reg prometheus.Registerer) *daemonMetrics {
 // order and stops them in reverse: readiness off, HTTP and Kafka fetching
 // stopped, the pipeline flushed to ClickHouse, offsets committed, then exit.
 func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <-chan struct{}) (err error) {
-	logger, _, err := newLogger(flags.logLevel, flags.logFormat)
+	logger, cfg, err := flags.setup()
 	if err != nil {
 		return err
 	}
 	defer func() { _ = logger.Sync() }()
-
-	cfg, err := loadConfig(flags.configFile)
-	if err != nil {
-		return err
-	}
 	// The first line says what this instance is running on, so an operator
 	// never wonders whether a config file was picked up.
 	if flags.configFile == "" {
