@@ -57,6 +57,45 @@ ORDER BY (fingerprint, time, event_id)`},
 		Statements: []string{`ALTER TABLE {db}.events ADD INDEX idx_events_ci ci TYPE bloom_filter(0.01) GRANULARITY 4`},
 		Present:    tableHas("events", "INDEX idx_events_ci "),
 	},
+	{
+		Version: 3,
+		Name:    "cmdb_snapshots",
+		// Every topology version the daemon runs on, so analytics can join
+		// events to the CIs, types, criticalities and services of their
+		// time. A snapshot is complete when its cmdb_versions row exists:
+		// WriteTopology writes that row last.
+		Statements: []string{
+			`CREATE TABLE IF NOT EXISTS {db}.cmdb_versions (
+    version String,
+    loaded_at DateTime('UTC'),
+    source String,
+    cis UInt64,
+    relations UInt64
+) ENGINE = ReplacingMergeTree()
+ORDER BY version`,
+			`CREATE TABLE IF NOT EXISTS {db}.cmdb_cis (
+    version String,
+    id String,
+    type String,
+    name String,
+    criticality UInt8,
+    support_group String,
+    aliases Array(String),
+    attribute_keys Array(String),
+    attribute_values Array(String),
+    services Array(String),
+    component UInt32
+) ENGINE = ReplacingMergeTree()
+ORDER BY (version, id)`,
+			`CREATE TABLE IF NOT EXISTS {db}.cmdb_relations (
+    version String,
+    source String,
+    target String,
+    type String
+) ENGINE = ReplacingMergeTree()
+ORDER BY (version, source, target, type)`,
+		},
+	},
 }
 
 // Migration is one versioned step of the schema.

@@ -77,7 +77,7 @@ func BenchmarkPipelineToBatch(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			sink := &batchSink{table: analytics.EventsTable()}
 			sink.batch = analyticstest.NewBlockBatch(b, sink.table.Columns, analyticstest.EventColumnTypes)
-			pipe := newPipeline(sink, time.Now)
+			pipe := newPipeline(sink, nil, time.Now)
 			dec := ingest.NewDecoder(ingest.Limits{}, event.DefaultDefaults)
 			now := time.Date(2026, 11, 2, 10, 1, 0, 0, time.UTC)
 			var events []event.Event

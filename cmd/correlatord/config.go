@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/correlatord/correlatord/analytics"
+	"github.com/correlatord/correlatord/cmdb"
 	"github.com/correlatord/correlatord/event"
 	"github.com/correlatord/correlatord/ingest"
 )
@@ -35,6 +36,7 @@ type Config struct {
 	HTTP       ingest.HTTPConfig   `yaml:"http"`
 	Kafka      ingest.KafkaConfig  `yaml:"kafka"`
 	ClickHouse analytics.Config    `yaml:"clickhouse"`
+	CMDB       cmdb.Config         `yaml:"cmdb"`
 }
 
 // SetDefaults fills every field left empty with its documented default.
@@ -51,6 +53,7 @@ func (c *Config) SetDefaults() {
 		c.Kafka.SetDefaults()
 	}
 	c.ClickHouse.SetDefaults()
+	c.CMDB.SetDefaults()
 }
 
 // Validate reports every wrong field at once, each named by its YAML path.
@@ -68,6 +71,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ClickHouse.Enabled() {
 		errs = append(errs, c.ClickHouse.Validate())
+	}
+	if c.CMDB.Enabled() {
+		errs = append(errs, c.CMDB.Validate())
 	}
 	return errors.Join(errs...)
 }

@@ -517,3 +517,63 @@ func TestMigrateCommand(t *testing.T) {
 		t.Errorf("schema_migrations has %d records, want a record per migration", n)
 	}
 }
+
+// TestCMDBBindingAndSnapshots: events are bound to CIs through aliases
+// before they are stored; every topology version the daemon runs on is
+// written to ClickHouse, and a changed CMDB file is picked up by polling.
+func TestCMDBBindingAndSnapshots(t *testing.T) {
+	broker := envOrSkip(t, "CORRELATORD_TEST_KAFKA")
+	chAddr := envOrSkip(t, "CORRELATORD_TEST_CLICKHOUSE")
+	topic, db, group := randomName("it_cmdb"), randomName("it_db"), randomName("it_group")
+	createTopic(t, broker, topic, 1)
+	ch := openClickHouse(t, chAddr, db)
+	orig, err := os.ReadFile("../../examples/topology.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topoFile := filepath.Join(t.TempDir(), "topology.yaml")
+	if err := os.WriteFile(topoFile, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := daemonConfig(broker, topic, group, chAddr, db) + fmt.Sprintf("cmdb:\n  file: %s\n  poll_interval: 1s\n", topoFile)
+	startDaemon(t, cfg, "")
+
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	produce(t, broker, topic, kafka.Message{Value: []byte(fmt.Sprintf(
+		`{"id":"by-alias","time":%q,"labels":{"alertname":"HostDown","instance":"HV-DC1-01.mgmt.example.com:9100"}}`+"\n"+
+			`{"id":"by-ip","time":%q,"labels":{"alertname":"HighLatency","instance":"10.10.2.11:9100"}}`+"\n"+
+			`{"id":"unbound","time":%q,"labels":{"alertname":"X","instance":"nowhere:1"}}`+"\n", now, now, now))})
+	eventually(t, 30*time.Second, "events", func() bool {
+		return queryUint(t, ch, "SELECT count() FROM "+db+".events") == 3
+	})
+	for id, want := range map[string]string{"by-alias": "hv-dc1-01", "by-ip": "vm-web-01", "unbound": ""} {
+		var ci string
+		if err := ch.Conn().QueryRow(context.Background(), "SELECT ci FROM "+db+".events WHERE event_id = ?", id).Scan(&ci); err != nil {
+			t.Fatal(err)
+		}
+		if ci != want {
+			t.Errorf("event %s bound to %q, want %q", id, ci, want)
+		}
+	}
+	eventually(t, 30*time.Second, "the first snapshot", func() bool {
+		return queryUint(t, ch, "SELECT count() FROM "+db+".cmdb_versions") == 1
+	})
+	if n := queryUint(t, ch, "SELECT count() FROM "+db+".cmdb_cis"); n != 35 {
+		t.Errorf("snapshot has %d CIs, want 35", n)
+	}
+	if n := queryUint(t, ch, "SELECT count() FROM "+db+".cmdb_cis WHERE id = 'vm-web-01' AND has(services, 'online-shop')"); n != 1 {
+		t.Errorf("vm-web-01 does not list the online-shop service it impacts")
+	}
+
+	// A changed file: a new CI. The poll picks it up, a new snapshot follows.
+	changed := strings.Replace(string(orig), "relations:", "  - {id: extra-host, type: host}\nrelations:", 1)
+	if err := os.WriteFile(topoFile, []byte(changed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "the second snapshot", func() bool {
+		return queryUint(t, ch, "SELECT count() FROM "+db+".cmdb_versions") == 2
+	})
+	if n := queryUint(t, ch, "SELECT count() FROM "+db+".cmdb_cis WHERE id = 'extra-host'"); n != 1 {
+		t.Errorf("the new CI is not in the second snapshot")
+	}
+}

@@ -36,6 +36,14 @@ func realMain(args []string) int {
 	var replayFlags replayOptions
 	replayCmd.Flag("events", "JSON-lines file of canonical events.").Required().StringVar(&replayFlags.eventsFile)
 	replayCmd.Flag("out", "Output file (JSON lines); - is standard output.").Default("-").StringVar(&replayFlags.outFile)
+	replayCmd.Flag("cmdb", "CMDB topology file events are bound against (overrides cmdb.file of the configuration).").StringVar(&replayFlags.cmdbFile)
+	replayCmd.Flag("cmdb.format", "Format of --cmdb: native, servicenow, backstage or netbox.").Default("native").StringVar(&replayFlags.cmdbFormat)
+
+	cmdbCmd := app.Command("cmdb", "CMDB tools.")
+	cmdbCheckCmd := cmdbCmd.Command("check", "Validate a CMDB file and print counts, components and warnings; exit 1 on errors.")
+	var cmdbFlags cmdbCheckOptions
+	cmdbCheckCmd.Arg("file", "CMDB file.").Required().StringVar(&cmdbFlags.file)
+	cmdbCheckCmd.Flag("format", "Format: native, servicenow, backstage or netbox.").Default("native").StringVar(&cmdbFlags.format)
 
 	migrateCmd := app.Command("migrate", "Apply the ClickHouse schema migrations and exit.")
 	versionCmd := app.Command("version", "Print the version and exit.")
@@ -68,6 +76,8 @@ func realMain(args []string) int {
 		err = runDaemon(ctx, common, runFlags, reload)
 	case replayCmd.FullCommand():
 		err = runReplay(ctx, common, replayFlags)
+	case cmdbCheckCmd.FullCommand():
+		err = runCmdbCheck(os.Stdout, cmdbFlags)
 	case migrateCmd.FullCommand():
 		err = runMigrate(ctx, common)
 	case versionCmd.FullCommand():

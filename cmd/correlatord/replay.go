@@ -17,6 +17,8 @@ import (
 type replayOptions struct {
 	eventsFile string
 	outFile    string
+	cmdbFile   string
+	cmdbFormat string
 	// stderr receives the summary line; os.Stderr when nil.
 	stderr io.Writer
 }
@@ -70,7 +72,19 @@ func runReplay(ctx context.Context, flags commonFlags, opts replayOptions) error
 	sink := &replaySink{enc: json.NewEncoder(bw)}
 	// The clock is the time of the event being processed.
 	var clock time.Time
-	pipe := newPipeline(sink, func() time.Time { return clock })
+	// The CMDB: --cmdb, else the configuration's file. Replay reads it once.
+	var binder ciBinder
+	if file, format := opts.cmdbFile, opts.cmdbFormat; file != "" || cfg.CMDB.File != "" {
+		if file == "" {
+			file, format = cfg.CMDB.File, cfg.CMDB.Format
+		}
+		topo, err := loadTopology(ctx, file, format, cfg.CMDB.BindLabels)
+		if err != nil {
+			return err
+		}
+		binder = topo
+	}
+	pipe := newPipeline(sink, binder, func() time.Time { return clock })
 	stats, err := replayEvents(ctx, in, pipe, cfg, &clock)
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/correlatord/correlatord/analytics"
+	"github.com/correlatord/correlatord/cmdb"
 	"github.com/correlatord/correlatord/ingest"
 )
 
@@ -104,8 +105,9 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 
 	// Analytics: the sink that makes events durable when configured.
 	var (
-		sink   eventSink
-		writer *analytics.Writer[analytics.EventRow]
+		sink     eventSink
+		writer   *analytics.Writer[analytics.EventRow]
+		chClient *analytics.Client
 	)
 	if cfg.ClickHouse.Enabled() {
 		client, err := analytics.Open(ctx, cfg.ClickHouse, logger)
@@ -121,10 +123,31 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		writer = analytics.NewWriter(client, analytics.EventsTable(), cfg.ClickHouse.WriterOptions(), reg, logger)
 		sink = writer
 		ready.add("clickhouse", client.Ping)
+		chClient = client
 	} else {
 		logger.Info("analytics off: no clickhouse.addr configured, events are not stored")
 	}
-	pipe := newPipeline(sink, time.Now)
+	// CMDB: loaded before anything consumes, so no event is processed
+	// against an empty topology by accident. A bad first load stops start-up;
+	// a bad reload later keeps the running topology.
+	var store *cmdb.Store
+	var binder ciBinder
+	if cfg.CMDB.Enabled() {
+		store, err = cfg.CMDB.NewStore(nil, reg, logger)
+		if err != nil {
+			return err
+		}
+		if err := store.Reload(ctx); err != nil {
+			return fmt.Errorf("cmdb: initial load: %w", err)
+		}
+		topo := store.Topology()
+		logger.Info("cmdb loaded", zap.Int("cis", topo.Len()), zap.Int("relations", topo.NumRelations()),
+			zap.Int("components", topo.Components()), zap.String("version", topo.Version()))
+		binder = store
+	} else {
+		logger.Info("cmdb off: no cmdb.file or cmdb.url configured, events keep the CI their producer gave")
+	}
+	pipe := newPipeline(sink, binder, time.Now)
 
 	// Ingest: Kafka consumer, and the HTTP endpoints' forwarder.
 	token, err := ingest.ResolveSecret(cfg.HTTP.BearerToken, cfg.HTTP.BearerTokenFile, "CORRELATOR_INGEST_TOKEN")
@@ -208,6 +231,20 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 	if writer != nil {
 		goRun("clickhouse writer", func() error { return writer.Run(writerCtx) })
 	}
+	cmdbReload := make(chan struct{}, 1)
+	storeCtx, stopStore := context.WithCancel(context.Background())
+	defer stopStore()
+	if store != nil {
+		goRun("cmdb", func() error { return store.Run(storeCtx, cmdbReload) })
+		if chClient != nil {
+			source := cfg.CMDB.File + cfg.CMDB.URL // one of them is set
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				snapshotTopologies(storeCtx, chClient, store, source, logger)
+			}()
+		}
+	}
 	consumerCtx, stopConsumer := context.WithCancel(context.Background())
 	defer stopConsumer()
 	consumerDone := make(chan struct{})
@@ -246,6 +283,10 @@ loop:
 			break loop
 		case <-reload:
 			reloadConfig(flags.configFile, cfg, httpIngest, dm, logger)
+			select {
+			case cmdbReload <- struct{}{}:
+			default: // one is pending already
+			}
 		}
 	}
 
@@ -264,6 +305,7 @@ loop:
 	<-serverDone
 	stopConsumer()
 	<-consumerDone
+	stopStore()
 	stopWriter() // the writer flushes what it holds, bounded by its own timeout
 	wg.Wait()
 	if consumer != nil {

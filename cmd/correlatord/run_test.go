@@ -228,3 +228,41 @@ func TestCLI(t *testing.T) {
 		t.Errorf("migrate without clickhouse exit %d, want 1", code)
 	}
 }
+
+func TestCmdbCheckCommand(t *testing.T) {
+	if code := realMain([]string{"cmdb", "check", "../../examples/topology.yaml"}); code != 0 {
+		t.Errorf("example topology: exit %d", code)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("cis:\n  - {id: a, type: host}\nrelations:\n  - {source: a, target: missing}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := runCmdbCheck(&out, cmdbCheckOptions{file: bad, format: "native"})
+	if err == nil || !strings.Contains(out.String(), `unknown target CI "missing"`) {
+		t.Errorf("bad topology: err %v, report:\n%s", err, out.String())
+	}
+	if code := realMain([]string{"cmdb", "check", bad}); code != 1 {
+		t.Errorf("bad topology: exit %d, want 1", code)
+	}
+}
+
+func TestReplayBindsAgainstCMDB(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	events := `{"time":"2026-11-02T10:00:00Z","labels":{"alertname":"HostDown","instance":"10.10.1.1:9100"}}` + "\n" +
+		`{"time":"2026-11-02T10:00:01Z","labels":{"alertname":"HostDown","instance":"unknown-host:9100"}}` + "\n"
+	if err := os.WriteFile(in, []byte(events), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := runReplay(context.Background(), commonFlags{}, replayOptions{eventsFile: in, outFile: out,
+		cmdbFile: "../../examples/topology.yaml", cmdbFormat: "native", stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(out)
+	lines := strings.Split(strings.TrimSpace(string(got)), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"ci":"hv-dc1-01"`) || strings.Contains(lines[1], `"ci"`) {
+		t.Errorf("replay output:\n%s", got)
+	}
+}
