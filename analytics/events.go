@@ -10,11 +10,29 @@ import (
 	"github.com/correlatord/correlatord/event"
 )
 
-// EventRow is one row of the events table: a normalized event and when the
-// daemon received it, which the event does not carry.
+// EventRow is one row of the events table: a normalized event, when the
+// daemon received it, and what the rules stage decided about it. The
+// decision is kept as plain values so that this package, the last of the
+// flow, needs no import of the rules package.
 type EventRow struct {
 	Event      event.Event
 	ReceivedAt time.Time
+	Decision   DecisionRecord
+}
+
+// DecisionRecord is how the events table records the rules stage's decision
+// about an event: every event is recorded, whatever was decided, so nothing
+// is ever silently lost.
+type DecisionRecord struct {
+	Class       string // informational, warning, exception
+	Outcome     string // pass, dropped, deduplicated, maintenance, change_window, inhibited, ...
+	Rule        string // the rule that classified or dropped it
+	Maintenance string // maintenance window name
+	ChangeID    string // approved change active on its CI
+	InhibitedBy string // fingerprint of the inhibiting alert
+	Correlate   bool   // whether it went on to correlation
+	Flapping    bool
+	DedupCount  uint32 // deliveries of the alert in its firing episode
 }
 
 // eventColumns are the columns EventsTable writes, in Append's order. date
@@ -22,6 +40,7 @@ type EventRow struct {
 var eventColumns = []string{
 	"event_id", "time", "time_ms", "received_at", "source", "kind", "status", "severity",
 	"ci", "fingerprint", "summary", "label_keys", "label_values", "annotation_keys", "annotation_values",
+	"class", "outcome", "rule", "maintenance", "change_id", "inhibited_by", "correlate", "flapping", "dedup_count",
 }
 
 // EventsTable returns the Table of the events table (migration 0001), for
@@ -44,7 +63,8 @@ func EventsTable() Table[EventRow] {
 // passed by pointer, which clickhouse-go accepts and which keeps them from
 // being boxed on the heap.
 type eventScratch struct {
-	vals                [15]any
+	vals                [24]any
+	correlate, flapping uint8
 	timeMS              uint64
 	labelKV, annoKV     []string
 	labelPtrs, annoPtrs [2][]*string
@@ -79,6 +99,17 @@ func appendEventRow(b driver.Batch, r *EventRow) error {
 	v[12] = s.labelPtrs[1]
 	v[13] = s.annoPtrs[0]
 	v[14] = s.annoPtrs[1]
+	d := &r.Decision
+	s.correlate, s.flapping = boolCode(d.Correlate), boolCode(d.Flapping)
+	v[15] = &d.Class
+	v[16] = &d.Outcome
+	v[17] = &d.Rule
+	v[18] = &d.Maintenance
+	v[19] = &d.ChangeID
+	v[20] = &d.InhibitedBy
+	v[21] = &s.correlate
+	v[22] = &s.flapping
+	v[23] = &d.DedupCount
 	err := b.Append(v[:]...)
 	// Keep no reference to the row in the pool.
 	clear(v[:])
@@ -140,4 +171,11 @@ func severityCode(s event.Severity) int8 {
 		return int8(p.Rank())
 	}
 	return int8(event.SeverityWarning.Rank())
+}
+
+func boolCode(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -96,6 +96,24 @@ ORDER BY (version, id)`,
 ORDER BY (version, source, target, type)`,
 		},
 	},
+	{
+		Version: 4,
+		Name:    "events_rules_decision",
+		// What the rules stage decided about each event. One ALTER adds
+		// every column at once; 18.16 has no ADD COLUMN IF NOT EXISTS, so
+		// Present makes a re-run (or a second instance) a no-op.
+		Statements: []string{`ALTER TABLE {db}.events
+    ADD COLUMN class String DEFAULT '',
+    ADD COLUMN outcome String DEFAULT '',
+    ADD COLUMN rule String DEFAULT '',
+    ADD COLUMN maintenance String DEFAULT '',
+    ADD COLUMN change_id String DEFAULT '',
+    ADD COLUMN inhibited_by String DEFAULT '',
+    ADD COLUMN correlate UInt8 DEFAULT 0,
+    ADD COLUMN flapping UInt8 DEFAULT 0,
+    ADD COLUMN dedup_count UInt32 DEFAULT 0`},
+		Present: tableHasColumn("events", "dedup_count"),
+	},
 }
 
 // Migration is one versioned step of the schema.
@@ -122,6 +140,19 @@ func (m *Migration) ID() string { return fmt.Sprintf("%04d_%s", m.Version, m.Nam
 
 // Migrations returns a copy of the schema's migrations, in order.
 func Migrations() []Migration { return append([]Migration(nil), migrations...) }
+
+// tableHasColumn returns a Present check that looks the column up in
+// system.columns.
+func tableHasColumn(table, column string) func(context.Context, *Client) (bool, error) {
+	return func(ctx context.Context, c *Client) (bool, error) {
+		var n uint64
+		q := "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?"
+		if err := c.conn.QueryRow(ctx, q, c.database, table, column).Scan(&n); err != nil {
+			return false, fmt.Errorf("look up column %s.%s: %w", table, column, err)
+		}
+		return n > 0, nil
+	}
+}
 
 // tableHas returns a Present check that looks for fragment in the table's
 // SHOW CREATE TABLE, which every server version has (system tables

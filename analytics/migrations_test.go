@@ -19,6 +19,7 @@ var shipped = []struct {
 	{1, "events", "a8adbc39fe0c9b4fccd36a16e8e6fb901ff8b6958f330048810ea9a2673b49a8"},
 	{2, "events_ci_skip_index", "27ca02c0eeaea61050d13c6e8d720cf3d7ceb03920cd1ec898cdc27e3969523c"},
 	{3, "cmdb_snapshots", "e36f009b4de754bf714a6dea15fa5e52268714524d01bc04762188a3e75d8539"},
+	{4, "events_rules_decision", "c22f69f4eb3136f3a432a83bfd4394ef780865c7ce4d5fd7ba21331b2faa7894"},
 }
 
 func TestMigrationsOrdered(t *testing.T) {

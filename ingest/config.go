@@ -27,6 +27,11 @@ type KafkaConfig struct {
 	// DeadLetterTopic receives messages that could not be decoded, with the
 	// reason in the correlator-error header. Default "correlator.deadletter".
 	DeadLetterTopic string `yaml:"dead_letter_topic"`
+	// ChangeTopic, when set, carries approved change records (JSON, one per
+	// message) for the rules stage's change windows. It is read from the
+	// beginning at every start, so keep it compacted by change id or with a
+	// retention longer than rules.changes.retention. Default none.
+	ChangeTopic string `yaml:"change_topic"`
 	// Format of the consumed messages: auto, alertmanager-webhook,
 	// alertmanager-v2 or events. Default auto.
 	Format Format `yaml:"format"`
@@ -117,6 +122,16 @@ func (c *KafkaConfig) Validate() error {
 	}
 	if err := validTopic(c.DeadLetterTopic); err != nil {
 		bad("dead_letter_topic", "%v", err)
+	}
+	if c.ChangeTopic != "" {
+		if err := validTopic(c.ChangeTopic); err != nil {
+			bad("change_topic", "%v", err)
+		}
+		for _, t := range c.Topics {
+			if t == c.ChangeTopic {
+				bad("change_topic", "%q is also consumed as alerts (topics)", t)
+			}
+		}
 	}
 	for _, t := range c.Topics {
 		if t == c.DeadLetterTopic {

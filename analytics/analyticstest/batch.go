@@ -12,7 +12,7 @@ import (
 )
 
 // EventColumnTypes are the ClickHouse types of the events table's columns
-// (migration 0001), which the encoders need.
+// (migrations 0001 and 0004), which the encoders need.
 var EventColumnTypes = map[string]string{
 	"event_id":          "String",
 	"time":              "DateTime('UTC')",
@@ -29,6 +29,15 @@ var EventColumnTypes = map[string]string{
 	"label_values":      "Array(String)",
 	"annotation_keys":   "Array(String)",
 	"annotation_values": "Array(String)",
+	"class":             "String",
+	"outcome":           "String",
+	"rule":              "String",
+	"maintenance":       "String",
+	"change_id":         "String",
+	"inhibited_by":      "String",
+	"correlate":         "UInt8",
+	"flapping":          "UInt8",
+	"dedup_count":       "UInt32",
 }
 
 // BlockBatch is a driver.Batch over clickhouse-go's column encoders: what

@@ -7,10 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/correlatord/correlatord/analytics"
 	"github.com/correlatord/correlatord/analytics/analyticstest"
 	"github.com/correlatord/correlatord/event"
 	"github.com/correlatord/correlatord/ingest"
+	"github.com/correlatord/correlatord/rules"
 )
 
 // batchSink appends every row to an in-memory ClickHouse batch with the real
@@ -77,7 +80,7 @@ func BenchmarkPipelineToBatch(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			sink := &batchSink{table: analytics.EventsTable()}
 			sink.batch = analyticstest.NewBlockBatch(b, sink.table.Columns, analyticstest.EventColumnTypes)
-			pipe := newPipeline(sink, nil, time.Now)
+			pipe := newPipeline(sink, nil, mustEngine(b), time.Now)
 			dec := ingest.NewDecoder(ingest.Limits{}, event.DefaultDefaults)
 			now := time.Date(2026, 11, 2, 10, 1, 0, 0, time.UTC)
 			var events []event.Event
@@ -107,4 +110,15 @@ func BenchmarkPipelineToBatch(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(handled), "ns/event")
 		})
 	}
+}
+
+// mustEngine returns a rules engine on the defaults (no rule files): the
+// stage every event passes through.
+func mustEngine(tb testing.TB) *rules.Engine {
+	tb.Helper()
+	stage, err := newRulesStage(rules.Config{}, nil, nil, zap.NewNop())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return stage.engine
 }

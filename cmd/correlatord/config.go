@@ -15,6 +15,7 @@ import (
 	"github.com/correlatord/correlatord/cmdb"
 	"github.com/correlatord/correlatord/event"
 	"github.com/correlatord/correlatord/ingest"
+	"github.com/correlatord/correlatord/rules"
 )
 
 const defaultListenAddress = "127.0.0.1:9470"
@@ -37,6 +38,7 @@ type Config struct {
 	Kafka      ingest.KafkaConfig  `yaml:"kafka"`
 	ClickHouse analytics.Config    `yaml:"clickhouse"`
 	CMDB       cmdb.Config         `yaml:"cmdb"`
+	Rules      rules.Config        `yaml:"rules"`
 }
 
 // SetDefaults fills every field left empty with its documented default.
@@ -54,6 +56,7 @@ func (c *Config) SetDefaults() {
 	}
 	c.ClickHouse.SetDefaults()
 	c.CMDB.SetDefaults()
+	c.Rules.SetDefaults()
 }
 
 // Validate reports every wrong field at once, each named by its YAML path.
@@ -75,6 +78,7 @@ func (c *Config) Validate() error {
 	if c.CMDB.Enabled() {
 		errs = append(errs, c.CMDB.Validate())
 	}
+	errs = append(errs, c.Rules.Validate())
 	return errors.Join(errs...)
 }
 

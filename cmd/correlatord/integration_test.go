@@ -577,3 +577,66 @@ func TestCMDBBindingAndSnapshots(t *testing.T) {
 		t.Errorf("the new CI is not in the second snapshot")
 	}
 }
+
+// TestRulesDecisionsRecorded runs the example rule files with a CMDB and a
+// change topic: every event is recorded in ClickHouse with what the rules
+// stage decided (dropped, deduplicated, change window, informational, pass),
+// and only the ones passed on are marked for correlation.
+func TestRulesDecisionsRecorded(t *testing.T) {
+	broker := envOrSkip(t, "CORRELATORD_TEST_KAFKA")
+	chAddr := envOrSkip(t, "CORRELATORD_TEST_CLICKHOUSE")
+	topic, db, group := randomName("it_rules"), randomName("it_db"), randomName("it_group")
+	createTopic(t, broker, topic, 1)
+	createTopic(t, broker, topic+".changes", 1)
+	ch := openClickHouse(t, chAddr, db)
+	rulesDir, _ := filepath.Abs("../../examples/rules")
+	cmdbFile, _ := filepath.Abs("../../examples/rules/tests/cmdb.yaml")
+	now := time.Now().UTC()
+	produce(t, broker, topic+".changes", kafka.Message{Value: []byte(fmt.Sprintf(
+		`{"id":"CHG-IT-1","cis":["payments-db"],"status":"approved","planned_start":%q,"planned_end":%q}`,
+		now.Add(-time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339)))})
+	cfg := strings.Replace(daemonConfig(broker, topic, group, chAddr, db),
+		"  commit_interval: 200ms\n", "  commit_interval: 200ms\n  change_topic: "+topic+".changes\n", 1) +
+		fmt.Sprintf("cmdb:\n  file: %s\nrules:\n  files: [%s]\n", cmdbFile, rulesDir)
+	d := startDaemon(t, cfg, "")
+	eventually(t, 30*time.Second, "the change record", func() bool {
+		return d.metric("correlator_ingest_change_records_total", "result", "applied") == 1
+	})
+
+	ts := now.Format(time.RFC3339Nano)
+	line := func(id, labels string) string {
+		return fmt.Sprintf(`{"id":%q,"time":%q,"source":"it","labels":%s}`+"\n", id, ts, labels)
+	}
+	produce(t, broker, topic, kafka.Message{Value: []byte(
+		line("test-env", `{"alertname":"HighCPU","instance":"vm-qa-01","env":"test","severity":"critical"}`) +
+			line("first", `{"alertname":"HighLatency","instance":"orders-api","severity":"major"}`) +
+			line("repeat", `{"alertname":"HighLatency","instance":"orders-api","severity":"major"}`) +
+			line("in-change", `{"alertname":"PostgresDown","instance":"payments-db","severity":"critical"}`) +
+			line("notice", `{"alertname":"BackupCompleted","instance":"orders-db","severity":"critical"}`))})
+	eventually(t, 30*time.Second, "5 recorded events", func() bool {
+		return queryUint(t, ch, "SELECT count() FROM "+db+".events") == 5
+	})
+	for id, want := range map[string][3]string{
+		"test-env":  {"dropped", "drop-test-environments", "0"},
+		"first":     {"pass", "", "1"},
+		"repeat":    {"deduplicated", "", "0"},
+		"in-change": {"change_window", "database-down", "0"},
+		"notice":    {"recorded", "routine-notices", "0"},
+	} {
+		var outcome, rule, change, site string
+		var correlate uint8
+		row := ch.Conn().QueryRow(context.Background(), "SELECT outcome, rule, correlate, change_id, label_values[indexOf(label_keys, 'site')] FROM "+db+".events WHERE event_id = ?", id)
+		if err := row.Scan(&outcome, &rule, &correlate, &change, &site); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if outcome != want[0] || (want[1] != "" && rule != want[1]) || fmt.Sprint(correlate) != want[2] {
+			t.Errorf("%s: outcome %q rule %q correlate %d, want %v", id, outcome, rule, correlate, want)
+		}
+		if id == "in-change" && change != "CHG-IT-1" {
+			t.Errorf("in-change: change_id %q, want CHG-IT-1", change)
+		}
+		if id == "first" && site != "dc1" {
+			t.Errorf("first: site label %q, want dc1 enriched from the CMDB", site)
+		}
+	}
+}

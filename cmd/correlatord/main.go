@@ -39,6 +39,15 @@ func realMain(args []string) int {
 	replayCmd.Flag("cmdb", "CMDB topology file events are bound against (overrides cmdb.file of the configuration).").StringVar(&replayFlags.cmdbFile)
 	replayCmd.Flag("cmdb.format", "Format of --cmdb: native, servicenow, backstage or netbox.").Default("native").StringVar(&replayFlags.cmdbFormat)
 
+	replayCmd.Flag("rules", "Rule file or folder (repeatable; overrides rules.files of the configuration).").StringsVar(&replayFlags.rulesFiles)
+
+	rulesCmd := app.Command("rules", "Rule file tools.")
+	rulesTestCmd := rulesCmd.Command("test", "Run rule unit-test files (input events, expected class, outcome and labels); exit 1 on a failure.")
+	var rulesTestFlags, rulesCheckFlags rulesFileOptions
+	rulesTestCmd.Arg("file", "Rule test files.").Required().StringsVar(&rulesTestFlags.files)
+	rulesCheckCmd := rulesCmd.Command("check", "Validate rule files; exit 1 on an error.")
+	rulesCheckCmd.Arg("file", "Rule files or folders.").Required().StringsVar(&rulesCheckFlags.files)
+
 	cmdbCmd := app.Command("cmdb", "CMDB tools.")
 	cmdbCheckCmd := cmdbCmd.Command("check", "Validate a CMDB file and print counts, components and warnings; exit 1 on errors.")
 	var cmdbFlags cmdbCheckOptions
@@ -76,6 +85,10 @@ func realMain(args []string) int {
 		err = runDaemon(ctx, common, runFlags, reload)
 	case replayCmd.FullCommand():
 		err = runReplay(ctx, common, replayFlags)
+	case rulesTestCmd.FullCommand():
+		err = runRulesTest(os.Stdout, rulesTestFlags)
+	case rulesCheckCmd.FullCommand():
+		err = runRulesCheck(os.Stdout, rulesCheckFlags)
 	case cmdbCheckCmd.FullCommand():
 		err = runCmdbCheck(os.Stdout, cmdbFlags)
 	case migrateCmd.FullCommand():

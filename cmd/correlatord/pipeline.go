@@ -7,6 +7,7 @@ import (
 
 	"github.com/correlatord/correlatord/analytics"
 	"github.com/correlatord/correlatord/event"
+	"github.com/correlatord/correlatord/rules"
 )
 
 // eventSink is where the pipeline's output goes: the ClickHouse writer in the
@@ -23,56 +24,94 @@ type ciBinder interface {
 	Bind(e *event.Event) (ci string, ok bool)
 }
 
-// pipeline implements ingest.Handler: everything after decoding. Today it
-// binds events to CIs, stamps them with their receive time and writes them
-// to the sink; the rules, correlate and incidents stages slot in here, in
-// that order.
+// pipeline implements ingest.Handler: everything after decoding. It binds
+// events to CIs, runs the rules stage, and records every event with the
+// decision about it in the sink. The correlate and incidents stages slot in
+// after the rules stage, taking the events it passes on.
 type pipeline struct {
 	sink   eventSink // nil: analytics off, events are durable once accepted
 	binder ciBinder  // nil: no CMDB, events keep the CI their producer gave
+	rules  *rules.Engine
 	now    func() time.Time
 
-	mu   sync.Mutex
-	seq  uint64
-	rows sync.Pool // *[]analytics.EventRow scratch
+	mu      sync.Mutex
+	seq     uint64
+	scratch sync.Pool // *pipelineScratch
 }
 
-func newPipeline(sink eventSink, binder ciBinder, now func() time.Time) *pipeline {
-	p := &pipeline{sink: sink, binder: binder, now: now}
-	p.rows.New = func() any { s := make([]analytics.EventRow, 0, 256); return &s }
+// pipelineScratch holds one batch's working copies, pooled so a batch costs
+// no slice allocations once warm.
+type pipelineScratch struct {
+	events    []event.Event
+	decisions []rules.Decision
+	deferred  []rules.Deferred
+	rows      []analytics.EventRow
+}
+
+func newPipeline(sink eventSink, binder ciBinder, engine *rules.Engine, now func() time.Time) *pipeline {
+	p := &pipeline{sink: sink, binder: binder, rules: engine, now: now}
+	p.scratch.New = func() any { return new(pipelineScratch) }
 	return p
 }
 
 // Handle implements ingest.Handler.
 func (p *pipeline) Handle(ctx context.Context, events []event.Event) (uint64, error) {
-	rp := p.rows.Get().(*[]analytics.EventRow)
-	rows := (*rp)[:0]
-	received := p.now()
-	for i := range events {
-		rows = append(rows, analytics.EventRow{Event: events[i], ReceivedAt: received})
-		// Bound on the row's copy: the caller owns events.
-		if p.binder != nil {
-			if ci, ok := p.binder.Bind(&rows[i].Event); ok {
-				rows[i].Event.CI = ci
+	s := p.scratch.Get().(*pipelineScratch)
+	defer p.release(s)
+	now := p.now()
+	// Working copies: the caller owns events, and binding and the rules
+	// stage (set, enrich) change them.
+	s.events = append(s.events[:0], events...)
+	if p.binder != nil {
+		for i := range s.events {
+			if ci, ok := p.binder.Bind(&s.events[i]); ok {
+				s.events[i].CI = ci
 			}
 		}
 	}
-	var (
-		pos uint64
-		err error
-	)
-	if p.sink != nil {
-		pos, err = p.sink.Append(ctx, rows)
-	} else {
-		p.mu.Lock()
-		p.seq += uint64(len(rows))
-		pos = p.seq
-		p.mu.Unlock()
+	s.decisions = p.rules.Process(s.events, now, s.decisions[:0])
+	for i := range s.events {
+		s.rows = append(s.rows, analytics.EventRow{Event: s.events[i], ReceivedAt: now, Decision: decisionRecord(&s.decisions[i])})
 	}
-	clear(rows) // drop references to the events' maps before pooling
-	*rp = rows[:0]
-	p.rows.Put(rp)
-	return pos, err
+	return p.record(ctx, s.rows)
+}
+
+// tick advances the rules stage's timers to now and records what it
+// releases: warnings that persisted, held resolutions of flapping alerts.
+func (p *pipeline) tick(ctx context.Context) error {
+	s := p.scratch.Get().(*pipelineScratch)
+	defer p.release(s)
+	now := p.now()
+	s.deferred = p.rules.Tick(now, s.deferred[:0])
+	if len(s.deferred) == 0 {
+		return nil
+	}
+	for i := range s.deferred {
+		d := &s.deferred[i]
+		s.rows = append(s.rows, analytics.EventRow{Event: d.Event, ReceivedAt: now, Decision: decisionRecord(&d.Decision)})
+	}
+	_, err := p.record(ctx, s.rows)
+	return err
+}
+
+// record hands rows to the sink and returns the durability position.
+func (p *pipeline) record(ctx context.Context, rows []analytics.EventRow) (uint64, error) {
+	if p.sink != nil {
+		return p.sink.Append(ctx, rows)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seq += uint64(len(rows))
+	return p.seq, nil
+}
+
+func (p *pipeline) release(s *pipelineScratch) {
+	// Drop references to the events' maps before pooling.
+	clear(s.events)
+	clear(s.rows)
+	clear(s.deferred)
+	s.events, s.rows, s.deferred = s.events[:0], s.rows[:0], s.deferred[:0]
+	p.scratch.Put(s)
 }
 
 // Durable implements ingest.Handler.

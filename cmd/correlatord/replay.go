@@ -9,7 +9,10 @@ import (
 	"os"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/correlatord/correlatord/analytics"
+	"github.com/correlatord/correlatord/cmdb"
 	"github.com/correlatord/correlatord/event"
 	"github.com/correlatord/correlatord/ingest"
 )
@@ -19,6 +22,7 @@ type replayOptions struct {
 	outFile    string
 	cmdbFile   string
 	cmdbFormat string
+	rulesFiles []string
 	// stderr receives the summary line; os.Stderr when nil.
 	stderr io.Writer
 }
@@ -31,9 +35,31 @@ type replaySink struct {
 	err error
 }
 
+// replayRecord is one line of replay's output: the event as the pipeline
+// left it (bound, rules applied) and the rules stage's decision.
+type replayRecord struct {
+	*event.Event
+	Rules replayDecision `json:"rules"`
+}
+
+type replayDecision struct {
+	Class       string `json:"class"`
+	Outcome     string `json:"outcome"`
+	Correlate   bool   `json:"correlate"`
+	Rule        string `json:"rule,omitempty"`
+	Maintenance string `json:"maintenance,omitempty"`
+	ChangeID    string `json:"change_id,omitempty"`
+	InhibitedBy string `json:"inhibited_by,omitempty"`
+	Flapping    bool   `json:"flapping,omitempty"`
+	DedupCount  uint32 `json:"dedup_count,omitempty"`
+}
+
 func (s *replaySink) Append(_ context.Context, rows []analytics.EventRow) (uint64, error) {
 	for i := range rows {
-		if err := s.enc.Encode(&rows[i].Event); err != nil {
+		d := &rows[i].Decision
+		rec := replayRecord{Event: &rows[i].Event, Rules: replayDecision{Class: d.Class, Outcome: d.Outcome, Correlate: d.Correlate,
+			Rule: d.Rule, Maintenance: d.Maintenance, ChangeID: d.ChangeID, InhibitedBy: d.InhibitedBy, Flapping: d.Flapping, DedupCount: d.DedupCount}}
+		if err := s.enc.Encode(&rec); err != nil {
 			s.err = err
 			return s.pos, fmt.Errorf("write output: %w", err)
 		}
@@ -84,7 +110,18 @@ func runReplay(ctx context.Context, flags commonFlags, opts replayOptions) error
 		}
 		binder = topo
 	}
-	pipe := newPipeline(sink, binder, func() time.Time { return clock })
+	if len(opts.rulesFiles) > 0 {
+		cfg.Rules.Files = opts.rulesFiles
+	}
+	var topology func() *cmdb.Topology
+	if t, ok := binder.(*cmdb.Topology); ok {
+		topology = func() *cmdb.Topology { return t }
+	}
+	stage, err := newRulesStage(cfg.Rules, topology, nil, zap.NewNop())
+	if err != nil {
+		return err
+	}
+	pipe := newPipeline(sink, binder, stage.engine, func() time.Time { return clock })
 	stats, err := replayEvents(ctx, in, pipe, cfg, &clock)
 	if err != nil {
 		return err
@@ -131,6 +168,10 @@ func replayEvents(ctx context.Context, in io.Reader, pipe *pipeline, cfg *Config
 		}
 		if len(events) == 0 {
 			continue
+		}
+		// The rules stage's timers run on the same event-time clock.
+		if err := pipe.tick(ctx); err != nil {
+			return st, err
 		}
 		if _, err := pipe.Handle(ctx, events); err != nil {
 			return st, err

@@ -147,7 +147,15 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 	} else {
 		logger.Info("cmdb off: no cmdb.file or cmdb.url configured, events keep the CI their producer gave")
 	}
-	pipe := newPipeline(sink, binder, time.Now)
+	var topology func() *cmdb.Topology
+	if store != nil {
+		topology = store.Topology
+	}
+	stage, err := newRulesStage(cfg.Rules, topology, reg, logger)
+	if err != nil {
+		return err
+	}
+	pipe := newPipeline(sink, binder, stage.engine, time.Now)
 
 	// Ingest: Kafka consumer, and the HTTP endpoints' forwarder.
 	token, err := ingest.ResolveSecret(cfg.HTTP.BearerToken, cfg.HTTP.BearerTokenFile, "CORRELATOR_INGEST_TOKEN")
@@ -234,6 +242,16 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 	cmdbReload := make(chan struct{}, 1)
 	storeCtx, stopStore := context.WithCancel(context.Background())
 	defer stopStore()
+	goRun("rules", func() error { return stage.manager.Run(storeCtx) })
+	if cfg.Kafka.Enabled() && cfg.Kafka.ChangeTopic != "" {
+		changes := newChangeConsumer(cfg.Kafka, stage.changes, reg, logger)
+		goRun("change consumer", func() error { return changes.Run(storeCtx) })
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runTicks(storeCtx, pipe, logger)
+	}()
 	if store != nil {
 		goRun("cmdb", func() error { return store.Run(storeCtx, cmdbReload) })
 		if chClient != nil {
@@ -287,6 +305,9 @@ loop:
 			case cmdbReload <- struct{}{}:
 			default: // one is pending already
 			}
+			// A bad rule file keeps the running rules; the manager logs and
+			// counts it.
+			_ = stage.manager.Reload()
 		}
 	}
 

@@ -266,3 +266,31 @@ func TestReplayBindsAgainstCMDB(t *testing.T) {
 		t.Errorf("replay output:\n%s", got)
 	}
 }
+
+func TestReplayAppliesRules(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	events := `{"id":"a","time":"2026-11-02T10:00:00Z","labels":{"alertname":"HighCPU","env":"test","severity":"critical"}}` + "\n" +
+		`{"id":"b","time":"2026-11-02T10:00:01Z","labels":{"alertname":"HighCPU","instance":"h1","severity":"critical"}}` + "\n" +
+		`{"id":"c","time":"2026-11-02T10:00:02Z","labels":{"alertname":"HighCPU","instance":"h1","severity":"critical"}}` + "\n" +
+		`{"id":"d","time":"2026-11-02T10:00:03Z","labels":{"alertname":"Hint","instance":"h1","severity":"info"}}` + "\n"
+	if err := os.WriteFile(in, []byte(events), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := runReplay(context.Background(), commonFlags{}, replayOptions{eventsFile: in, outFile: out,
+		rulesFiles: []string{"../../examples/rules"}, stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(out)
+	for _, want := range []string{
+		`"id":"a"`, `"outcome":"dropped","correlate":false,"rule":"drop-test-environments"`,
+		`"id":"b"`, `"class":"exception","outcome":"pass","correlate":true`,
+		`"id":"c"`, `"outcome":"deduplicated","correlate":false,"dedup_count":2`,
+		`"id":"d"`, `"class":"informational","outcome":"recorded","correlate":false`,
+	} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("replay output lacks %s:\n%s", want, got)
+		}
+	}
+}
