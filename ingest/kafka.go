@@ -183,6 +183,7 @@ func (c *Consumer) processLoop(ctx context.Context, msgs <-chan kafka.Message) e
 	var (
 		batch   []kafka.Message
 		events  []event.Event
+		dls     []deadLetter
 		pending []pendingMessage
 	)
 	for {
@@ -205,15 +206,15 @@ func (c *Consumer) processLoop(ctx context.Context, msgs <-chan kafka.Message) e
 				break gather
 			}
 		}
-		events = events[:0]
+		events, dls = events[:0], dls[:0]
 		now := c.opts.Now()
 		for i := range batch {
-			var err error
-			events, err = c.decodeMessage(ctx, &batch[i], events, now)
-			if err != nil {
-				return err // only a cancelled context while dead-lettering
-			}
+			events, dls = c.decodeMessage(&batch[i], events, dls, now)
 		}
+		if err := c.writeDeadLetters(ctx, dls); err != nil {
+			return err // only a cancelled context
+		}
+		clear(dls) // drop the payloads
 		pos := c.handler.Durable()
 		if len(events) > 0 {
 			start := time.Now()
@@ -242,22 +243,28 @@ func stripMessage(m kafka.Message) kafka.Message {
 	return kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
 }
 
-// decodeMessage appends the valid events of m to events. Whatever it cannot
-// use goes to the dead-letter topic before it returns, so that committing m
-// later never loses it.
-func (c *Consumer) decodeMessage(ctx context.Context, m *kafka.Message, events []event.Event, now time.Time) ([]event.Event, error) {
+// deadLetter is a message bound for the dead-letter topic, with its reason.
+type deadLetter struct {
+	msg    kafka.Message
+	reason string
+}
+
+// decodeMessage appends the valid events of m to events. What it cannot use
+// it appends to dls, for the batch's dead-letter write, which happens before
+// anything of the batch is committed.
+func (c *Consumer) decodeMessage(m *kafka.Message, events []event.Event, dls []deadLetter, now time.Time) ([]event.Event, []deadLetter) {
 	c.metrics.messagesConsumed.WithLabelValues(m.Topic).Inc()
 	if len(m.Value) > c.opts.MaxMessageBytes {
 		err := fmt.Errorf("message of %d bytes is over the limit of %d (kafka.max_message_bytes)", len(m.Value), c.opts.MaxMessageBytes)
 		c.metrics.rejected(TransportKafka, ReasonTooLarge, 1)
-		return events, c.deadLetter(ctx, m, ReasonTooLarge, err.Error())
+		return events, append(dls, newDeadLetter(m, ReasonTooLarge, err.Error()))
 	}
 	start := len(events)
 	events, errs := c.decoder.Decode(c.opts.Format, m.Value, now, events)
 	kept, timeErrs := c.opts.Policy.filter(events[start:], now)
 	events = events[:start+len(kept)]
 	if len(errs) == 0 && len(timeErrs) == 0 {
-		return events, nil
+		return events, dls
 	}
 	reason := ReasonInvalidEvent
 	switch {
@@ -270,7 +277,7 @@ func (c *Consumer) decodeMessage(ctx context.Context, m *kafka.Message, events [
 		reason = ReasonTimeRange
 	}
 	c.metrics.rejected(TransportKafka, ReasonTimeRange, len(timeErrs))
-	return events, c.deadLetter(ctx, m, reason, describeErrors(append(errs, timeErrs...)))
+	return events, append(dls, newDeadLetter(m, reason, describeErrors(append(errs, timeErrs...))))
 }
 
 // describeErrors joins item errors into one readable line.
@@ -289,11 +296,10 @@ func describeErrors(errs []DecodeError) string {
 	return b.String()
 }
 
-// deadLetter writes m to the dead-letter topic, retrying until the broker
-// takes it or ctx ends: the offset must not be committed before the message
-// is safe somewhere.
-func (c *Consumer) deadLetter(ctx context.Context, m *kafka.Message, reason, msg string) error {
-	dl := kafka.Message{
+// newDeadLetter wraps m for the dead-letter topic: its key, value and
+// headers, plus headers saying why and where it came from.
+func newDeadLetter(m *kafka.Message, reason, msg string) deadLetter {
+	return deadLetter{reason: reason, msg: kafka.Message{
 		Key:   m.Key,
 		Value: m.Value,
 		Headers: append(append([]kafka.Header(nil), m.Headers...),
@@ -303,19 +309,36 @@ func (c *Consumer) deadLetter(ctx context.Context, m *kafka.Message, reason, msg
 			kafka.Header{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(m.Partition))},
 			kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
 		),
+	}}
+}
+
+// writeDeadLetters writes a batch's dead letters in one call, retrying until
+// the broker takes them or ctx ends: the batch's offsets must not be
+// committed before its bad messages are safe somewhere. One call per batch
+// keeps a storm of bad input from slowing the stream to one round trip per
+// message.
+func (c *Consumer) writeDeadLetters(ctx context.Context, dls []deadLetter) error {
+	if len(dls) == 0 {
+		return nil
+	}
+	msgs := make([]kafka.Message, len(dls))
+	for i := range dls {
+		msgs[i] = dls[i].msg
 	}
 	backoff := 100 * time.Millisecond
 	for {
-		err := c.dlq.WriteMessages(ctx, dl)
+		err := c.dlq.WriteMessages(ctx, msgs...)
 		if err == nil {
-			c.metrics.deadLetters.WithLabelValues(reason).Inc()
+			for i := range dls {
+				c.metrics.deadLetters.WithLabelValues(dls[i].reason).Inc()
+			}
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		c.logger.Warn("dead-letter write failed; retrying (the source offset is not committed meanwhile)",
-			zap.Error(err), zap.String("topic", m.Topic), zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset))
+		c.logger.Warn("dead-letter write failed; retrying (the batch's offsets are not committed meanwhile)",
+			zap.Error(err), zap.Int("messages", len(msgs)), zap.Duration("backoff", backoff))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

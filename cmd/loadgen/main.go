@@ -58,7 +58,7 @@ func main() {
 	app.Flag("resolved", "Share of events that resolve an earlier alert.").Default("0.2").Float64Var(&o.resolved)
 	app.Flag("malformed", "Number of malformed messages to mix in (for dead-letter tests).").Default("0").IntVar(&o.malformed)
 	app.Flag("seed", "Random seed.").Default("1").Uint64Var(&o.seed)
-	app.Flag("start", "Event time of the first event (RFC 3339); default now.").StringVar(&o.start)
+	app.Flag("start", "Event time of the first event (RFC 3339); events are 1 ms apart. Default: the storm ends now.").StringVar(&o.start)
 	app.Flag("acks", "Kafka required acks: -1 all, 1 leader.").Default("-1").IntVar(&o.acks)
 	app.Flag("partitions", "Partitions of the topic when loadgen creates it.").Default("4").IntVar(&o.partitions)
 	kingpin.MustParse(app.Parse(os.Args[1:]))
@@ -207,7 +207,9 @@ func (h *httpSender) send(ctx context.Context, bodies [][]byte, _ []string) erro
 func (h *httpSender) close() error { return nil }
 
 func run(ctx context.Context, o options) error {
-	start := time.Now().UTC()
+	// Events are 1 ms apart; by default the storm ends now, so no event is
+	// dated in the future (ingest rejects events past max_future_skew).
+	start := time.Now().UTC().Add(-time.Duration(o.events) * time.Millisecond)
 	if o.start != "" {
 		t, err := time.Parse(time.RFC3339Nano, o.start)
 		if err != nil {
