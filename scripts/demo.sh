@@ -30,14 +30,15 @@ echo "== 20,000 alerts over 500 hosts into Kafka topic correlator.alerts, plus 3
 bin/loadgen --kafka.brokers "$CORRELATORD_DEV_KAFKA" --topic correlator.alerts --events 20000 --hosts 500 \
   --per-message 10 --malformed 3
 
-echo "== 3 alerts posted to Alertmanager (it groups them by instance and calls correlatord's webhook)"
+echo "== 4 alerts posted to Alertmanager (it groups them by instance and calls correlatord's webhook)"
 now=$(date -u +%FT%TZ)
 curl -sS --fail -XPOST "http://$CORRELATORD_DEV_ALERTMANAGER/api/v2/alerts" -H 'Content-Type: application/json' -d "[
- {\"labels\":{\"alertname\":\"InstanceDown\",\"instance\":\"web-1:9100\",\"severity\":\"critical\"},\"annotations\":{\"summary\":\"web-1 down\"},\"startsAt\":\"$now\"},
- {\"labels\":{\"alertname\":\"HighLatency\",\"instance\":\"web-1:9100\",\"severity\":\"major\"},\"annotations\":{\"summary\":\"web-1 slow\"},\"startsAt\":\"$now\"},
- {\"labels\":{\"alertname\":\"DiskFull\",\"instance\":\"db-1:9100\",\"severity\":\"minor\"},\"annotations\":{\"summary\":\"db-1 disk 95%\"},\"startsAt\":\"$now\"}]"
+ {\"labels\":{\"alertname\":\"InstanceDown\",\"instance\":\"web-01.prod.example.com:9100\",\"severity\":\"critical\"},\"annotations\":{\"summary\":\"web-01 down\"},\"startsAt\":\"$now\"},
+ {\"labels\":{\"alertname\":\"HighLatency\",\"instance\":\"10.10.2.11:9100\",\"severity\":\"major\"},\"annotations\":{\"summary\":\"web-01 slow\"},\"startsAt\":\"$now\"},
+ {\"labels\":{\"alertname\":\"Watchdog\",\"instance\":\"prometheus\",\"severity\":\"none\"},\"annotations\":{\"summary\":\"heartbeat\"},\"startsAt\":\"$now\"},
+ {\"labels\":{\"alertname\":\"DiskWillFillIn24h\",\"instance\":\"hv-dc1-01\",\"severity\":\"warning\"},\"annotations\":{\"summary\":\"hv-dc1-01 disk filling\"},\"startsAt\":\"$now\"}]"
 
-want=$((before + 20003))
+want=$((before + 20004))
 for _ in $(seq 1 150); do
   n=$(ch "SELECT count() FROM correlator.events")
   [ "$n" -ge "$want" ] && break
@@ -46,6 +47,10 @@ done
 echo
 echo "== events in ClickHouse (correlator.events), by source and status"
 ch "SELECT source, toString(status) AS status, count() AS events FROM correlator.events GROUP BY source, status ORDER BY source, status FORMAT PrettyCompact"
+echo "== what the rules stage decided (examples/rules), by class and outcome"
+ch "SELECT class, outcome, count() AS events FROM correlator.events GROUP BY class, outcome ORDER BY events DESC FORMAT PrettyCompact"
+echo "== the Alertmanager alerts, bound to CMDB CIs (examples/topology.yaml) and enriched with their site"
+ch "SELECT label_values[indexOf(label_keys, 'alertname')] AS alert, ci, outcome, rule, label_values[indexOf(label_keys, 'site')] AS site FROM correlator.events WHERE source = 'alertmanager' FORMAT PrettyCompact"
 echo "== daemon metrics (http://$addr/metrics)"
 curl -s "http://$addr/metrics" | grep -E '^correlator_(ingest_events_received_total|ingest_dead_letter_messages_total\{reason="malformed"\}|analytics_rows_written_total)'
 cat <<MSG

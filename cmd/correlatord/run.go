@@ -218,8 +218,11 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 	}
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
-	// Start. Each goroutine reports a fatal error on errc.
-	errc := make(chan error, 4)
+	// Start. Each goroutine reports a fatal error on errc. It holds more
+	// errors than there are goroutines that can fail (writer, rules, change
+	// consumer, cmdb, Kafka consumer, HTTP server), so none of them blocks
+	// once the loop below has stopped reading it.
+	errc := make(chan error, 16)
 	var wg sync.WaitGroup
 	goRun := func(name string, f func() error) {
 		wg.Add(1)
