@@ -46,6 +46,18 @@ type KafkaConfig struct {
 	// StartOffset for a group with no committed offset: earliest or latest.
 	// Default earliest, so nothing produced before the first start is missed.
 	StartOffset string `yaml:"start_offset"`
+	// CreateTopics creates the consumed, dead-letter and change topics at
+	// start when they do not exist. A consumer group that joins before its
+	// topic exists gets no partitions and kafka-go never rebalances it
+	// (kafka-go issues #800 and #1314), so relying on auto-creation by the
+	// first producer stalls ingest. Default true.
+	CreateTopics *bool `yaml:"create_topics"`
+	// TopicPartitions is the partition count of topics created at start.
+	// Default 8.
+	TopicPartitions int `yaml:"topic_partitions"`
+	// TopicReplicationFactor of topics created at start; -1 takes the
+	// broker's default.replication.factor. Default -1.
+	TopicReplicationFactor int `yaml:"topic_replication_factor"`
 	// SASL authentication; nil means none.
 	SASL *SASLConfig `yaml:"sasl"`
 	// TLS for the broker connections; nil means plaintext.
@@ -98,6 +110,16 @@ func (c *KafkaConfig) SetDefaults() {
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = 10 * time.Second
+	}
+	if c.CreateTopics == nil {
+		yes := true
+		c.CreateTopics = &yes
+	}
+	if c.TopicPartitions == 0 {
+		c.TopicPartitions = 8
+	}
+	if c.TopicReplicationFactor == 0 {
+		c.TopicReplicationFactor = -1
 	}
 }
 
@@ -160,6 +182,12 @@ func (c *KafkaConfig) Validate() error {
 	}
 	if c.DialTimeout <= 0 {
 		bad("dial_timeout", "must be > 0, got %s", c.DialTimeout)
+	}
+	if c.TopicPartitions < 1 {
+		bad("topic_partitions", "must be > 0, got %d", c.TopicPartitions)
+	}
+	if c.TopicReplicationFactor < -1 || c.TopicReplicationFactor == 0 {
+		bad("topic_replication_factor", "must be -1 (the broker's default) or > 0, got %d", c.TopicReplicationFactor)
 	}
 	if s := c.SASL; s != nil {
 		switch s.Mechanism {

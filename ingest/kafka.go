@@ -535,3 +535,61 @@ func PingKafka(ctx context.Context, cfg KafkaConfig) error {
 	}
 	return fmt.Errorf("no Kafka broker of %v answers: %w", cfg.Brokers, errors.Join(errs...))
 }
+
+// EnsureTopics creates the topics that do not exist yet and waits until
+// every partition of every topic has a leader, so that a consumer group
+// joining next gets its partitions (see KafkaConfig.CreateTopics).
+func EnsureTopics(ctx context.Context, cfg KafkaConfig, topics []string, logger *zap.Logger) error {
+	d, err := NewDialer(cfg)
+	if err != nil {
+		return err
+	}
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: cfg.DialTimeout,
+		Transport: &kafka.Transport{Dial: (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext, SASL: d.SASLMechanism, TLS: d.TLS, ClientID: "correlatord"}}
+	req := &kafka.CreateTopicsRequest{}
+	for _, t := range topics {
+		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: cfg.TopicPartitions, ReplicationFactor: cfg.TopicReplicationFactor})
+	}
+	resp, err := client.CreateTopics(ctx, req)
+	if err != nil {
+		return fmt.Errorf("create topics %v: %w", topics, err)
+	}
+	for _, t := range topics {
+		switch err := resp.Errors[t]; {
+		case err == nil:
+			logger.Info("created topic", zap.String("topic", t), zap.Int("partitions", cfg.TopicPartitions))
+		case errors.Is(err, kafka.TopicAlreadyExists):
+		default:
+			return fmt.Errorf("create topic %s: %w", t, err)
+		}
+	}
+	// A created topic is usable once its partitions have leaders.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+		ready := err == nil
+		if ready {
+			for _, t := range meta.Topics {
+				if t.Error != nil || len(t.Partitions) == 0 {
+					ready = false
+				}
+				for _, p := range t.Partitions {
+					if p.Leader.ID < 0 || p.Error != nil {
+						ready = false
+					}
+				}
+			}
+		}
+		if ready {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topics %v have partitions without a leader after 30s (metadata: %v)", topics, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

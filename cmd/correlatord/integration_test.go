@@ -640,3 +640,27 @@ func TestRulesDecisionsRecorded(t *testing.T) {
 		}
 	}
 }
+
+// TestTopicsCreatedBeforeJoining: a daemon started before its topics exist
+// creates them, so its consumer group gets partitions (kafka-go never
+// rebalances a group that joined a missing topic) and consumes what is
+// produced afterwards.
+func TestTopicsCreatedBeforeJoining(t *testing.T) {
+	broker := envOrSkip(t, "CORRELATORD_TEST_KAFKA")
+	chAddr := envOrSkip(t, "CORRELATORD_TEST_CLICKHOUSE")
+	topic, db, group := randomName("it_missing"), randomName("it_db"), randomName("it_group")
+	ch := openClickHouse(t, chAddr, db)
+	startDaemon(t, daemonConfig(broker, topic, group, chAddr, db), "")
+	// The topic comes into being after the daemon joined (here by the
+	// producer's side; the daemon has created it already).
+	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 10 * time.Second}
+	if _, err := client.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{
+		Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: 2, ReplicationFactor: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // leaders elected
+	produce(t, broker, topic, kafka.Message{Value: eventLines("late", 0, 30, time.Now().UTC())})
+	eventually(t, 30*time.Second, "events produced after start", func() bool {
+		return queryUint(t, ch, "SELECT count() FROM "+db+".events") == 30
+	})
+}

@@ -167,6 +167,15 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		forwarder ingest.Forwarder = &ingest.PipelineForwarder{Handler: pipe}
 	)
 	if cfg.Kafka.Enabled() {
+		if *cfg.Kafka.CreateTopics {
+			topics := append([]string{cfg.Kafka.DeadLetterTopic}, cfg.Kafka.Topics...)
+			if cfg.Kafka.ChangeTopic != "" {
+				topics = append(topics, cfg.Kafka.ChangeTopic)
+			}
+			if err := ingest.EnsureTopics(ctx, cfg.Kafka, topics, logger); err != nil {
+				return err
+			}
+		}
 		reader, err := ingest.NewReader(cfg.Kafka, logger)
 		if err != nil {
 			return err
