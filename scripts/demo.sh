@@ -46,13 +46,13 @@ for _ in $(seq 1 150); do
 done
 echo
 echo "== events in ClickHouse (correlator.events), by source and status"
-ch "SELECT source, toString(status) AS status, count() AS events FROM correlator.events GROUP BY source, status ORDER BY source, status FORMAT PrettyCompact"
+ch "SELECT source, toString(status) AS status, count() AS events FROM correlator.events GROUP BY source, status ORDER BY source, status FORMAT PrettyCompactNoEscapes"
 echo "== what the rules stage decided (examples/rules), by class and outcome"
-ch "SELECT class, outcome, count() AS events FROM correlator.events GROUP BY class, outcome ORDER BY events DESC FORMAT PrettyCompact"
+ch "SELECT class, outcome, count() AS events FROM correlator.events GROUP BY class, outcome ORDER BY events DESC FORMAT PrettyCompactNoEscapes"
 echo "== the Alertmanager alerts, bound to CMDB CIs (examples/topology.yaml) and enriched with their site"
-ch "SELECT label_values[indexOf(label_keys, 'alertname')] AS alert, ci, outcome, rule, label_values[indexOf(label_keys, 'site')] AS site FROM correlator.events WHERE source = 'alertmanager' FORMAT PrettyCompact"
+ch "SELECT label_values[indexOf(label_keys, 'alertname')] AS alert, ci, outcome, rule, label_values[indexOf(label_keys, 'site')] AS site FROM correlator.events WHERE source = 'alertmanager' ORDER BY alert FORMAT PrettyCompactNoEscapes"
 echo "== daemon metrics (http://$addr/metrics)"
-curl -s "http://$addr/metrics" | grep -E '^correlator_(ingest_events_received_total|ingest_dead_letter_messages_total\{reason="malformed"\}|analytics_rows_written_total)'
+curl -s "http://$addr/metrics" | grep -E '^correlator_(ingest_events_received_total|ingest_dead_letter_messages_total|analytics_rows_written_total)'
 cat <<MSG
 
 Open:
