@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -154,7 +155,8 @@ func (c *Consumer) fetchLoop(ctx context.Context, out chan<- kafka.Message) erro
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if errors.Is(err, kafka.ErrGroupClosed) || errors.Is(err, errFetcherClosed) {
+			// A closed reader answers io.EOF: nothing more will come.
+			if errors.Is(err, kafka.ErrGroupClosed) || errors.Is(err, io.EOF) {
 				return fmt.Errorf("kafka consumer closed: %w", err)
 			}
 			c.metrics.fetchErrors.Inc()
@@ -175,9 +177,6 @@ func (c *Consumer) fetchLoop(ctx context.Context, out chan<- kafka.Message) erro
 		}
 	}
 }
-
-// errFetcherClosed lets fakes end a fetch loop the way a closed reader does.
-var errFetcherClosed = errors.New("fetcher closed")
 
 func (c *Consumer) processLoop(ctx context.Context, msgs <-chan kafka.Message) error {
 	var (
