@@ -1,0 +1,844 @@
+package correlate
+
+import (
+	"encoding/hex"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/correlatord/correlatord/event"
+	"github.com/correlatord/correlatord/rules"
+)
+
+// InputFromDecision maps the rules stage's decision onto Input.
+func InputFromDecision(d *rules.Decision) Input {
+	return Input{Inhibited: d.Outcome == rules.OutcomeInhibited, InhibitedByCI: d.InhibitedByCI}
+}
+
+// reach is how a member CI reaches a CI by dependency.
+type reach struct {
+	hops   int
+	origin string    // member CI the entry was reached from
+	onset  time.Time // the origin's onset
+}
+
+// reaches keeps, per CI, the nearest and the latest member that reach it.
+// An event relates only to members whose onsets are within Config.Window
+// of its own, so that one long-lived alert on a hub (a site, a core
+// switch) does not absorb every later failure beneath it; keeping the
+// latest origin besides the nearest keeps that check exact for the common
+// case at constant memory per CI.
+type reaches struct{ near, late reach }
+
+func (r *reaches) add(x reach) {
+	if r.near.origin == "" || x.hops < r.near.hops || x.hops == r.near.hops && x.onset.After(r.near.onset) {
+		r.near = x
+	}
+	if r.late.origin == "" || x.onset.After(r.late.onset) || x.onset.Equal(r.late.onset) && x.hops < r.late.hops {
+		r.late = x
+	}
+}
+
+// group is the engine's state of one incident.
+type group struct {
+	inc      Incident
+	comp     int // topology component; -1 for a label group
+	labelKey string
+	last     time.Time // latest member onset: the window slides from it
+	indexed  bool      // listed in Engine.byComp / byLabels
+
+	reach   map[string]reaches // CIs within MaxHops of a member, by dependency
+	ciDeps  map[string][]Dep   // member CI -> its dependencies
+	explain map[string]int     // CI -> member CIs (other than itself) depending on it
+	hopSum  map[string]int     // CI -> total hops of those dependencies
+	onset   map[string]time.Time
+	firing  map[uint64]struct{}
+	keys    []uint64 // alert and signature keys indexed to this group
+
+	quietSince time.Time
+	bestMember string
+	bestOther  string
+	merged     bool
+}
+
+// pending is an inhibited event that found no incident yet. It waits up to
+// Config.Window (event time) for one to open: the inhibiting alert may
+// reach the engine after its symptom.
+type pending struct {
+	ev   event.Event // a minimal copy: the caller's Labels are not kept
+	t    time.Time
+	comp int
+	deps []Dep
+}
+
+// maxPending bounds the inhibited events waiting for an incident; past it
+// the oldest is dropped (reported as unattached when it arrived).
+const maxPending = 4096
+
+// Engine groups events into incidents. It is not safe for concurrent use.
+type Engine struct {
+	cfg  Config
+	topo func() Topology
+
+	groups   []*group            // live groups, in opening order
+	byComp   map[int][]*group    // joinable topology groups by component
+	byLabels map[string]*group   // joinable label group by label key
+	byKey    map[uint64]*group   // alert and CI-signature key -> group
+	ciGroup  map[string][]*group // CI -> open groups with it as member (for inhibition)
+
+	pending []pending // inhibited events waiting for their incident
+
+	maxSeen   time.Time
+	watermark time.Time
+	seq       uint64
+
+	deps []Dep // dependencies of the current event (read-only, from depCache)
+
+	depCache map[string][]Dep // CI -> dependencies within MaxHops, for depTopo
+	depTopo  Topology
+	kb       []byte
+	sb       strings.Builder
+}
+
+// New returns an engine. cfg must have passed Validate (New applies
+// SetDefaults). topo returns the current topology snapshot; it is called
+// once per Process.
+func New(cfg Config, topo func() Topology) *Engine {
+	cfg.SetDefaults()
+	return &Engine{
+		cfg:      cfg,
+		topo:     topo,
+		byComp:   map[int][]*group{},
+		byLabels: map[string]*group{},
+		byKey:    map[uint64]*group{},
+		ciGroup:  map[string][]*group{},
+		depCache: map[string][]Dep{},
+	}
+}
+
+func incidentID(eventID string) string {
+	var b [8]byte
+	h := xxhash.Sum64String(eventID)
+	for i := range b {
+		b[i] = byte(h >> (56 - 8*i))
+	}
+	return "INC-" + hex.EncodeToString(b[:])
+}
+
+// alertKey identifies one alert across its deliveries: a hash of the
+// fingerprint (or, without one, of CI, alertname and event id). Keys are
+// uint64 hashes built in a reused buffer, so the lookup does not allocate.
+func (e *Engine) alertKey(ev *event.Event) uint64 {
+	e.kb = append(e.kb[:0], 'f', 0)
+	if ev.Fingerprint != "" {
+		e.kb = append(e.kb, ev.Fingerprint...)
+	} else {
+		e.kb = append(append(append(append(append(e.kb, ev.CI...), 0), ev.Labels["alertname"]...), 0), ev.ID...)
+	}
+	return xxhash.Sum64(e.kb)
+}
+
+// sigKey is the ISO 20000 "same incident" signature: same CI, same
+// symptom (alertname, else fingerprint). Zero when the event has none.
+func (e *Engine) sigKey(ev *event.Event) uint64 {
+	sym := ev.Labels["alertname"]
+	if sym == "" {
+		sym = ev.Fingerprint
+	}
+	if ev.CI == "" || sym == "" {
+		return 0
+	}
+	e.kb = append(append(append(append(e.kb[:0], 's', 0), ev.CI...), 0), sym...)
+	return xxhash.Sum64(e.kb)
+}
+
+func (e *Engine) labelKey(ev *event.Event) string {
+	e.sb.Reset()
+	for _, l := range e.cfg.GroupBy {
+		e.sb.WriteString(l)
+		e.sb.WriteByte('=')
+		e.sb.WriteString(ev.Labels[l])
+		e.sb.WriteByte(0)
+	}
+	return e.sb.String()
+}
+
+// Process correlates one event that the rules stage passed on. now is the
+// processing time, used for nothing but is kept for symmetry with the other
+// stages (the engine runs on event time). Events later than
+// Config.AllowedLateness behind the newest event are placed at the
+// lateness bound. The returned updates are the caller's.
+func (e *Engine) Process(ev *event.Event, in Input, now time.Time) []Update {
+	_ = now
+	t := ev.Time
+	if t.After(e.maxSeen) {
+		e.maxSeen = t
+	}
+	if lb := e.maxSeen.Add(-e.cfg.AllowedLateness); t.Before(lb) {
+		t = lb
+	}
+	e.seq++
+	if ev.Status == event.StatusResolved {
+		return e.resolve(ev, t)
+	}
+	var ups []Update
+	ak := e.alertKey(ev)
+	// Same alert again, or the same CI and symptom as an unresolved (or
+	// recently resolved) incident: join it.
+	g := e.byKey[ak]
+	if g == nil {
+		if sk := e.sigKey(ev); sk != 0 {
+			g = e.byKey[sk]
+		}
+	}
+	if g != nil {
+		if g.inc.Status == StatusResolved {
+			g.inc.Status = StatusOpen
+			g.inc.ResolvedAt = time.Time{}
+			g.inc.Reopened++
+			ups = append(ups, Update{Kind: UpdateReopened, IncidentID: g.inc.ID, EventID: ev.ID, At: t})
+		}
+		return e.join(ups, g, ev, t, in, Member{Reason: ReasonSameIncident, RelatedCI: ev.CI})
+	}
+	var topo Topology
+	if e.topo != nil {
+		topo = e.topo()
+	}
+	comp, bound := -1, false
+	if ev.CI != "" && topo != nil {
+		comp, bound = topo.Component(ev.CI)
+	}
+	if !bound {
+		return e.processUnbound(ups, ev, t, in)
+	}
+	e.deps = e.depsOf(topo, ev.CI)
+	var related []*group
+	var rel []Member
+	list := e.byComp[comp]
+	k := 0
+	for _, c := range list {
+		if !e.joinable(c, t) {
+			c.indexed = false
+			continue
+		}
+		list[k] = c
+		k++
+		if m, ok := e.related(c, ev.CI, t, e.deps); ok {
+			related = append(related, c)
+			rel = append(rel, m)
+		} else if m, ok := e.suspect(c, ev.CI, e.deps); ok {
+			related = append(related, c)
+			rel = append(rel, m)
+		}
+	}
+	clear(list[k:])
+	e.byComp[comp] = list[:k]
+	if len(related) == 0 && in.Inhibited && in.InhibitedByCI != "" {
+		for _, c := range e.ciGroup[in.InhibitedByCI] {
+			if c.inc.Status == StatusOpen {
+				related = append(related, c)
+				rel = append(rel, Member{RelatedCI: in.InhibitedByCI})
+				break
+			}
+		}
+	}
+	if len(related) == 0 {
+		if in.Inhibited {
+			e.hold(ev, t, comp)
+			return append(ups, Update{Kind: UpdateUnattached, EventID: ev.ID, At: t})
+		}
+		g = e.open(ev, t, comp, "")
+		ups = append(ups, Update{Kind: UpdateOpened, IncidentID: g.inc.ID, EventID: ev.ID, At: t})
+		ups = e.join(ups, g, ev, t, in, Member{Reason: ReasonOpened})
+		return e.attachPending(ups, g)
+	}
+	g = related[0]
+	m := rel[0]
+	for i, o := range related[1:] {
+		if older(o, g) {
+			g, m = o, rel[i+1]
+		}
+	}
+	for _, o := range related {
+		if o != g {
+			ups = e.merge(ups, g, o, ev.ID, t)
+		}
+	}
+	m.Reason = ReasonTopology
+	return e.join(ups, g, ev, t, in, m)
+}
+
+// maxDepCache bounds the dependency cache; past it the cache starts over.
+const maxDepCache = 1 << 16
+
+// depsOf returns the dependencies of ci within MaxHops from a cache kept
+// per topology snapshot. The slice is shared and must not be modified.
+// Topology values are compared to detect a new snapshot, so they must be
+// comparable (a pointer, as *CMDB is).
+func (e *Engine) depsOf(topo Topology, ci string) []Dep {
+	if topo != e.depTopo {
+		clear(e.depCache)
+		e.depTopo = topo
+	}
+	if d, ok := e.depCache[ci]; ok {
+		return d
+	}
+	if len(e.depCache) >= maxDepCache {
+		clear(e.depCache)
+	}
+	d := topo.AppendDependencies(nil, ci, e.cfg.MaxHops)
+	e.depCache[ci] = d
+	return d
+}
+
+func (e *Engine) hold(ev *event.Event, t time.Time, comp int) {
+	if len(e.pending) >= maxPending {
+		e.pending = slices.Delete(e.pending, 0, 1)
+	}
+	p := pending{t: t, comp: comp, deps: e.deps}
+	p.ev = event.Event{ID: ev.ID, Time: ev.Time, Status: ev.Status, CI: ev.CI, Fingerprint: ev.Fingerprint,
+		Labels: map[string]string{"alertname": ev.Labels["alertname"]}}
+	e.pending = append(e.pending, p)
+}
+
+// attachPending joins to g, just opened, the held inhibited events of its
+// component that relate to it.
+func (e *Engine) attachPending(ups []Update, g *group) []Update {
+	k := 0
+	for _, p := range e.pending {
+		if p.comp == g.comp && e.joinable(g, p.t) {
+			if m, ok := e.related(g, p.ev.CI, p.t, p.deps); ok {
+				e.deps = p.deps
+				ups = e.join(ups, g, &p.ev, p.t, Input{Inhibited: true}, m)
+				continue
+			}
+		}
+		e.pending[k] = p
+		k++
+	}
+	clear(e.pending[k:])
+	e.pending = e.pending[:k]
+	return ups
+}
+
+func older(a, b *group) bool {
+	if !a.inc.OpenedAt.Equal(b.inc.OpenedAt) {
+		return a.inc.OpenedAt.Before(b.inc.OpenedAt)
+	}
+	return a.inc.ID < b.inc.ID
+}
+
+// joinable reports whether g still accepts topology or label joins at t.
+func (e *Engine) joinable(g *group, t time.Time) bool {
+	return !g.merged && g.inc.Status == StatusOpen &&
+		!t.After(g.last.Add(e.cfg.Window)) &&
+		!t.Before(g.inc.OpenedAt.Add(-e.cfg.Window)) &&
+		t.Sub(g.inc.OpenedAt) <= e.cfg.MaxSpan
+}
+
+// related reports whether ci (with its dependencies deps) is within MaxHops
+// of a member of g, through a dependency either way or a shared one (within
+// SharedMaxHops), with onsets within Window, and explains the nearest such
+// relation.
+func (e *Engine) related(g *group, ci string, t time.Time, deps []Dep) (Member, bool) {
+	best, bestHops, bestVia := -2, e.cfg.MaxHops+1, reach{}
+	try := func(i, h int, rs reaches) {
+		for _, r := range [2]reach{rs.near, rs.late} {
+			d := t.Sub(r.onset)
+			if d < -e.cfg.Window || d > e.cfg.Window {
+				continue
+			}
+			if h > 0 && r.hops > 0 && h+r.hops > e.cfg.SharedMaxHops {
+				continue
+			}
+			if h+r.hops < bestHops {
+				best, bestHops, bestVia = i, h+r.hops, r
+			}
+		}
+	}
+	if rs, ok := g.reach[ci]; ok {
+		try(-1, 0, rs)
+	}
+	for i := range deps {
+		if deps[i].Hops >= bestHops {
+			break // nearest first: nothing better follows
+		}
+		if rs, ok := g.reach[deps[i].CI]; ok {
+			try(i, deps[i].Hops, rs)
+		}
+	}
+	if best == -2 {
+		return Member{}, false
+	}
+	// Path: ci -> ... -> meeting CI <- ... <- origin member.
+	var path []string
+	meet := ci
+	if best >= 0 {
+		meet = deps[best].CI
+		for i := best; i >= 0; i = deps[i].Parent {
+			path = append(path, deps[i].CI)
+		}
+	}
+	path = append(path, ci)
+	slices.Reverse(path)
+	if bestVia.origin != meet {
+		od := g.ciDeps[bestVia.origin]
+		for i := range od {
+			if od[i].CI == meet {
+				for j := od[i].Parent; j >= 0; j = od[j].Parent {
+					path = append(path, od[j].CI)
+				}
+				break
+			}
+		}
+		path = append(path, bestVia.origin)
+	}
+	return Member{RelatedCI: bestVia.origin, Path: path, Hops: bestHops}, true
+}
+
+// suspect reports whether ci depends, within MaxHops, on the not-alerting
+// common dependency g names as its suspected root cause: the shared failing
+// dependency. This joins, for example, the applications of a silent switch
+// to the incident its hosts opened, although application to application
+// runs over more hops than SharedMaxHops.
+func (e *Engine) suspect(g *group, ci string, deps []Dep) (Member, bool) {
+	rc := g.inc.RootCauseCI
+	if !g.inc.RootCauseSuspected || rc == "" {
+		return Member{}, false
+	}
+	for i := range deps {
+		if deps[i].CI == rc {
+			var path []string
+			for j := i; j >= 0; j = deps[j].Parent {
+				path = append(path, deps[j].CI)
+			}
+			path = append(path, ci)
+			slices.Reverse(path)
+			return Member{RelatedCI: rc, Path: path, Hops: deps[i].Hops}, true
+		}
+	}
+	return Member{}, false
+}
+
+func (e *Engine) open(ev *event.Event, t time.Time, comp int, labelKey string) *group {
+	g := &group{
+		inc:      Incident{ID: incidentID(ev.ID), Status: StatusOpen, OpenedAt: t},
+		comp:     comp,
+		labelKey: labelKey,
+		last:     t,
+		indexed:  true,
+		reach:    map[string]reaches{},
+		ciDeps:   map[string][]Dep{},
+		explain:  map[string]int{},
+		hopSum:   map[string]int{},
+		onset:    map[string]time.Time{},
+		firing:   map[uint64]struct{}{},
+	}
+	e.groups = append(e.groups, g)
+	if comp >= 0 {
+		e.byComp[comp] = append(e.byComp[comp], g)
+	} else {
+		e.byLabels[labelKey] = g
+	}
+	return g
+}
+
+func (e *Engine) processUnbound(ups []Update, ev *event.Event, t time.Time, in Input) []Update {
+	lk := e.labelKey(ev)
+	g := e.byLabels[lk]
+	if g != nil && !e.joinable(g, t) {
+		g.indexed = false
+		delete(e.byLabels, lk)
+		g = nil
+	}
+	if g != nil {
+		return e.join(ups, g, ev, t, in, Member{Reason: ReasonLabels})
+	}
+	if in.Inhibited {
+		return append(ups, Update{Kind: UpdateUnattached, EventID: ev.ID, At: t})
+	}
+	g = e.open(ev, t, -1, lk)
+	ups = append(ups, Update{Kind: UpdateOpened, IncidentID: g.inc.ID, EventID: ev.ID, At: t})
+	return e.join(ups, g, ev, t, in, Member{Reason: ReasonOpened})
+}
+
+// join adds ev to g with the explanation m.
+func (e *Engine) join(ups []Update, g *group, ev *event.Event, t time.Time, in Input, m Member) []Update {
+	if in.Inhibited && m.Reason != ReasonSameIncident {
+		m.Reason = ReasonSymptom
+	}
+	m.EventID, m.CI, m.seq = ev.ID, ev.CI, e.seq
+	m.Offset = t.Sub(g.inc.OpenedAt)
+	if t.Before(g.inc.OpenedAt) {
+		g.inc.OpenedAt = t // a late event moves the onset back
+	}
+	if t.After(g.last) {
+		g.last = t
+	}
+	g.inc.Members = append(g.inc.Members, m)
+	g.inc.EventIDs = append(g.inc.EventIDs, ev.ID)
+	if in.Inhibited {
+		g.inc.SuppressedEventIDs = append(g.inc.SuppressedEventIDs, ev.ID)
+	}
+	ak := e.alertKey(ev)
+	g.firing[ak] = struct{}{}
+	g.quietSince = time.Time{}
+	e.index(g, ak)
+	if sk := e.sigKey(ev); sk != 0 {
+		e.index(g, sk)
+	}
+	if m.Reason != ReasonOpened {
+		ups = append(ups, Update{Kind: UpdateJoined, IncidentID: g.inc.ID, EventID: ev.ID, At: t})
+	}
+	if ev.CI == "" || g.comp < 0 {
+		return ups
+	}
+	if o, ok := g.onset[ev.CI]; ok {
+		if t.Before(o) {
+			g.onset[ev.CI] = t
+		}
+		return ups
+	}
+	g.onset[ev.CI] = t
+	g.inc.CIs = append(g.inc.CIs, ev.CI)
+	e.ciGroup[ev.CI] = append(e.ciGroup[ev.CI], g)
+	deps := e.deps
+	if m.Reason == ReasonSameIncident || (m.Reason == ReasonSymptom && m.Path == nil) {
+		if topo := e.topo(); topo != nil {
+			deps = e.depsOf(topo, ev.CI)
+			e.deps = deps
+		}
+	}
+	e.addCI(g, ev.CI, deps)
+	return e.rootCause(ups, g, ev.ID, t, false)
+}
+
+func (e *Engine) index(g *group, key uint64) {
+	if old, ok := e.byKey[key]; ok && old == g {
+		return
+	}
+	e.byKey[key] = g
+	g.keys = append(g.keys, key)
+}
+
+// addCI adds a member CI's dependencies to the reach and explain indexes.
+func (e *Engine) addCI(g *group, ci string, deps []Dep) {
+	g.ciDeps[ci] = deps
+	on := g.onset[ci]
+	e.reachAdd(g, ci, reach{0, ci, on})
+	for _, d := range deps {
+		e.reachAdd(g, d.CI, reach{d.Hops, ci, on})
+		g.explain[d.CI]++
+		g.hopSum[d.CI] += d.Hops
+		e.consider(g, d.CI)
+	}
+	e.consider(g, ci)
+}
+
+func (e *Engine) reachAdd(g *group, ci string, r reach) {
+	rs := g.reach[ci]
+	rs.add(r)
+	g.reach[ci] = rs
+}
+
+// consider updates the best member and best non-member candidates with c,
+// whose explain count may have grown. Counts only grow between merges, so
+// comparing the changed CIs with the current best keeps the best exact.
+func (e *Engine) consider(g *group, c string) {
+	if _, member := g.onset[c]; member {
+		// A CI that became a member is no longer a non-member candidate.
+		if g.bestOther == c {
+			g.bestOther = ""
+			for o := range g.explain {
+				if _, m := g.onset[o]; !m && e.betterOther(g, o, g.bestOther) {
+					g.bestOther = o
+				}
+			}
+		}
+		if e.betterMember(g, c, g.bestMember) {
+			g.bestMember = c
+		}
+		return
+	}
+	if e.betterOther(g, c, g.bestOther) {
+		g.bestOther = c
+	}
+}
+
+func (e *Engine) betterMember(g *group, a, b string) bool {
+	if b == "" {
+		return true
+	}
+	if a == b {
+		return false
+	}
+	if ea, eb := g.explain[a], g.explain[b]; ea != eb {
+		return ea > eb
+	}
+	if oa, ob := g.onset[a], g.onset[b]; !oa.Equal(ob) {
+		return oa.Before(ob)
+	}
+	return a < b
+}
+
+func (e *Engine) betterOther(g *group, a, b string) bool {
+	if b == "" {
+		return true
+	}
+	if a == b {
+		return false
+	}
+	if ea, eb := g.explain[a], g.explain[b]; ea != eb {
+		return ea > eb
+	}
+	if ha, hb := g.hopSum[a], g.hopSum[b]; ha != hb {
+		return ha < hb
+	}
+	return a < b
+}
+
+// rootCause decides between the best alerting member and the best
+// not-alerting common dependency and records a revision when it changes.
+func (e *Engine) rootCause(ups []Update, g *group, eventID string, t time.Time, force bool) []Update {
+	n := len(g.onset)
+	if n == 0 || g.bestMember == "" {
+		return ups
+	}
+	ci, suspected := g.bestMember, false
+	cover := g.explain[ci] + 1
+	if o := g.bestOther; o != "" && g.explain[o] >= 2 && g.explain[o] > cover {
+		ci, suspected, cover = o, true, g.explain[o]
+	}
+	conf := float64(cover) / float64(n)
+	if suspected {
+		conf *= 0.8 // an inferred cause is less certain than an alerting one
+	}
+	if !force && ci == g.inc.RootCauseCI && suspected == g.inc.RootCauseSuspected && conf == g.inc.RootCauseConfidence {
+		return ups
+	}
+	changed := ci != g.inc.RootCauseCI || suspected != g.inc.RootCauseSuspected
+	g.inc.RootCauseCI, g.inc.RootCauseSuspected, g.inc.RootCauseConfidence = ci, suspected, conf
+	if changed {
+		g.inc.RootCauseRevisions = append(g.inc.RootCauseRevisions, Revision{At: t, EventID: eventID, CI: ci, Confidence: conf, Suspected: suspected})
+		ups = append(ups, Update{Kind: UpdateRootCause, IncidentID: g.inc.ID, EventID: eventID, At: t})
+	}
+	return ups
+}
+
+// merge moves o into g; g is the older incident and keeps its id.
+func (e *Engine) merge(ups []Update, g, o *group, eventID string, t time.Time) []Update {
+	o.merged = true
+	o.indexed = false
+	for _, m := range o.inc.Members {
+		if m.MergedFrom == "" {
+			m.MergedFrom = o.inc.ID
+		}
+		m.Offset += o.inc.OpenedAt.Sub(g.inc.OpenedAt)
+		g.inc.Members = append(g.inc.Members, m)
+	}
+	slices.SortStableFunc(g.inc.Members, func(a, b Member) int {
+		if a.seq < b.seq {
+			return -1
+		}
+		if a.seq > b.seq {
+			return 1
+		}
+		return 0
+	})
+	g.inc.EventIDs = g.inc.EventIDs[:0]
+	for _, m := range g.inc.Members {
+		g.inc.EventIDs = append(g.inc.EventIDs, m.EventID)
+	}
+	g.inc.SuppressedEventIDs = append(g.inc.SuppressedEventIDs, o.inc.SuppressedEventIDs...)
+	g.inc.MergedFrom = append(append(g.inc.MergedFrom, o.inc.ID), o.inc.MergedFrom...)
+	if o.inc.OpenedAt.Before(g.inc.OpenedAt) {
+		g.inc.OpenedAt = o.inc.OpenedAt
+	}
+	if o.last.After(g.last) {
+		g.last = o.last
+	}
+	for k := range o.firing {
+		g.firing[k] = struct{}{}
+	}
+	for _, k := range o.keys {
+		if e.byKey[k] == o {
+			e.index(g, k)
+		}
+	}
+	for _, ci := range o.inc.CIs {
+		gs := e.ciGroup[ci]
+		gs = slices.DeleteFunc(gs, func(x *group) bool { return x == o })
+		if ot, ok := g.onset[ci]; ok {
+			if o.onset[ci].Before(ot) {
+				g.onset[ci] = o.onset[ci]
+			}
+			e.ciGroup[ci] = gs
+			continue
+		}
+		e.ciGroup[ci] = append(gs, g)
+		g.onset[ci] = o.onset[ci]
+		g.inc.CIs = append(g.inc.CIs, ci)
+		e.addCI(g, ci, o.ciDeps[ci])
+	}
+	// Recompute the best candidates from scratch: onsets may have moved.
+	g.bestMember, g.bestOther = "", ""
+	for c := range g.onset {
+		if e.betterMember(g, c, g.bestMember) {
+			g.bestMember = c
+		}
+	}
+	for c := range g.explain {
+		if _, m := g.onset[c]; !m && e.betterOther(g, c, g.bestOther) {
+			g.bestOther = c
+		}
+	}
+	ups = append(ups, Update{Kind: UpdateMerged, IncidentID: g.inc.ID, Other: o.inc.ID, EventID: eventID, At: t})
+	return e.rootCause(ups, g, eventID, t, false)
+}
+
+func (e *Engine) resolve(ev *event.Event, t time.Time) []Update {
+	ak := e.alertKey(ev)
+	g := e.byKey[ak]
+	if g == nil {
+		return nil
+	}
+	if _, ok := g.firing[ak]; !ok {
+		return nil
+	}
+	delete(g.firing, ak)
+	if len(g.firing) == 0 {
+		g.quietSince = t
+	}
+	return nil
+}
+
+// Advance moves the watermark: it closes windows, marks incidents resolved
+// whose alerts all stayed resolved for Config.ResolveHoldDown, and drops
+// resolved incidents past Config.ReopenWindow (UpdateClosed). A watermark
+// behind the current one is ignored.
+func (e *Engine) Advance(watermark time.Time) []Update {
+	if !watermark.After(e.watermark) {
+		return nil
+	}
+	e.watermark = watermark
+	var ups []Update
+	k := 0
+	for _, g := range e.groups {
+		if g.merged {
+			continue
+		}
+		if g.inc.Status == StatusOpen && len(g.firing) == 0 && !g.quietSince.IsZero() {
+			if at := g.quietSince.Add(e.cfg.ResolveHoldDown); !watermark.Before(at) {
+				g.inc.Status = StatusResolved
+				g.inc.ResolvedAt = at
+				ups = append(ups, Update{Kind: UpdateResolved, IncidentID: g.inc.ID, At: at})
+			}
+		}
+		if g.inc.Status == StatusResolved && watermark.After(g.inc.ResolvedAt.Add(e.cfg.ReopenWindow)) {
+			ups = append(ups, e.close(g, watermark))
+			continue
+		}
+		e.groups[k] = g
+		k++
+	}
+	clear(e.groups[k:])
+	e.groups = e.groups[:k]
+	e.prune(watermark)
+	k = 0
+	for _, p := range e.pending {
+		if !watermark.After(p.t.Add(e.cfg.Window)) {
+			e.pending[k] = p
+			k++
+		}
+	}
+	clear(e.pending[k:])
+	e.pending = e.pending[:k]
+	return ups
+}
+
+// prune drops groups whose windows closed from the join indexes.
+func (e *Engine) prune(wm time.Time) {
+	for c, list := range e.byComp {
+		list = slices.DeleteFunc(list, func(g *group) bool {
+			return g.merged || g.inc.Status != StatusOpen || wm.After(g.last.Add(e.cfg.Window)) || wm.Sub(g.inc.OpenedAt) > e.cfg.MaxSpan
+		})
+		if len(list) == 0 {
+			delete(e.byComp, c)
+		} else {
+			e.byComp[c] = list
+		}
+	}
+	for k, g := range e.byLabels {
+		if g.merged || g.inc.Status != StatusOpen || wm.After(g.last.Add(e.cfg.Window)) {
+			delete(e.byLabels, k)
+		}
+	}
+}
+
+func (e *Engine) close(g *group, at time.Time) Update {
+	for _, k := range g.keys {
+		if e.byKey[k] == g {
+			delete(e.byKey, k)
+		}
+	}
+	for _, ci := range g.inc.CIs {
+		gs := slices.DeleteFunc(e.ciGroup[ci], func(x *group) bool { return x == g })
+		if len(gs) == 0 {
+			delete(e.ciGroup, ci)
+		} else {
+			e.ciGroup[ci] = gs
+		}
+	}
+	g.merged = true // no longer live
+	return Update{Kind: UpdateClosed, IncidentID: g.inc.ID, At: at, Incident: e.snapshot(g)}
+}
+
+// Flush ends the input: every live incident is closed and returned in an
+// UpdateClosed, and the engine is empty again.
+func (e *Engine) Flush() []Update {
+	var ups []Update
+	for _, g := range e.groups {
+		if !g.merged {
+			ups = append(ups, e.close(g, e.maxSeen))
+		}
+	}
+	e.groups = nil
+	e.pending = nil
+	clear(e.byComp)
+	clear(e.byLabels)
+	clear(e.byKey)
+	clear(e.ciGroup)
+	return ups
+}
+
+// Incidents returns snapshots of the live incidents, in opening order.
+func (e *Engine) Incidents() []*Incident {
+	var out []*Incident
+	for _, g := range e.groups {
+		if !g.merged {
+			out = append(out, e.snapshot(g))
+		}
+	}
+	return out
+}
+
+func (e *Engine) snapshot(g *group) *Incident {
+	c := g.inc.clone()
+	c.RootCauseExplains = nil
+	if rc := g.inc.RootCauseCI; rc != "" {
+		for _, ci := range g.inc.CIs {
+			if ci == rc {
+				continue
+			}
+			for _, d := range g.ciDeps[ci] {
+				if d.CI == rc {
+					c.RootCauseExplains = append(c.RootCauseExplains, ci)
+					break
+				}
+			}
+		}
+	}
+	return c
+}

@@ -1,0 +1,90 @@
+package scenario
+
+import (
+	"os"
+	"reflect"
+	"strconv"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/correlatord/correlatord/correlate"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Run feeds the scenario through an engine with cfg, advancing the
+// watermark every 10s of event time, and returns every incident.
+func Run(s *Scenario, cfg correlate.Config) []*correlate.Incident {
+	topo := correlate.NewCMDB(s.Topology)
+	e := correlate.New(cfg, func() correlate.Topology { return topo })
+	var out []*correlate.Incident
+	collect := func(ups []correlate.Update) {
+		for _, u := range ups {
+			if u.Kind == correlate.UpdateClosed {
+				out = append(out, u.Incident)
+			}
+		}
+	}
+	var last time.Time
+	for i := range s.Events {
+		ev := &s.Events[i]
+		collect(e.Process(ev, correlate.Input{}, time.Time{}))
+		if ev.Time.Sub(last) >= 10*time.Second {
+			last = ev.Time
+			collect(e.Advance(ev.Time.Add(-cfg.AllowedLateness)))
+		}
+	}
+	collect(e.Flush())
+	return out
+}
+
+func TestGenerateDeterministic(t *testing.T) {
+	a, err := Generate(Options{Seed: 7, CIs: 500, Faults: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Generate(Options{Seed: 7, CIs: 500, Faults: 5})
+	if !reflect.DeepEqual(a.Events, b.Events) || !reflect.DeepEqual(a.Truth, b.Truth) || !reflect.DeepEqual(a.Doc, b.Doc) {
+		t.Fatal("not deterministic")
+	}
+	for i := 1; i < len(a.Events); i++ {
+		if a.Events[i].Time.Before(a.Events[i-1].Time) {
+			t.Fatal("events not time-ordered")
+		}
+	}
+}
+
+func TestQuality(t *testing.T) {
+	seed := uint64(1)
+	if v := os.Getenv("SCENARIO_SEED"); v != "" {
+		seed, _ = strconv.ParseUint(v, 10, 64)
+	}
+	s, err := Generate(Options{Seed: seed, CIs: 2000, Faults: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := correlate.DefaultConfig()
+	if v := os.Getenv("SCENARIO_SHARED"); v != "" {
+		cfg.SharedMaxHops, _ = strconv.Atoi(v)
+	}
+	incs := Run(s, cfg)
+	r := Evaluate(s.Truth, incs)
+	t.Logf("CIs=%d events=%d faults=%d incidents=%d precision=%.3f recall=%.3f F1=%.3f RCA=%.3f noise-reduction=%.1fx",
+		s.Topology.Len(), r.Events, r.Faults, r.Incidents, r.Precision, r.Recall, r.F1, r.RCAAccuracy, r.NoiseReduction)
+	rb := EvaluateBound(s.Truth, incs)
+	t.Logf("CI-bound events only: precision=%.3f recall=%.3f F1=%.3f", rb.Precision, rb.Recall, rb.F1)
+	if os.Getenv("SCENARIO_DEBUG") != "" {
+		debug(t, s, incs)
+	}
+	// The targets are F1 >= 0.95 and RCA >= 0.90; seed 1 reaches
+	// F1 0.88 and RCA 0.89 (see DESIGN.md for what caps them). These floors
+	// only catch regressions.
+	if seed == 1 && (r.F1 < 0.85 || r.RCAAccuracy < 0.85) {
+		t.Errorf("quality regressed: F1 %.3f RCA %.3f", r.F1, r.RCAAccuracy)
+	}
+	if again := Evaluate(s.Truth, Run(s, cfg)); again != r {
+		t.Fatalf("not deterministic: %+v vs %+v", again, r)
+	}
+}
