@@ -13,6 +13,7 @@ import (
 
 	"github.com/correlatord/correlatord/analytics"
 	"github.com/correlatord/correlatord/cmdb"
+	"github.com/correlatord/correlatord/correlate"
 	"github.com/correlatord/correlatord/event"
 	"github.com/correlatord/correlatord/ingest"
 	"github.com/correlatord/correlatord/rules"
@@ -39,6 +40,7 @@ type Config struct {
 	ClickHouse analytics.Config    `yaml:"clickhouse"`
 	CMDB       cmdb.Config         `yaml:"cmdb"`
 	Rules      rules.Config        `yaml:"rules"`
+	Correlate  correlate.Config    `yaml:"correlate"`
 }
 
 // SetDefaults fills every field left empty with its documented default.
@@ -57,6 +59,7 @@ func (c *Config) SetDefaults() {
 	c.ClickHouse.SetDefaults()
 	c.CMDB.SetDefaults()
 	c.Rules.SetDefaults()
+	c.Correlate.SetDefaults()
 }
 
 // Validate reports every wrong field at once, each named by its YAML path.
@@ -78,7 +81,7 @@ func (c *Config) Validate() error {
 	if c.CMDB.Enabled() {
 		errs = append(errs, c.CMDB.Validate())
 	}
-	errs = append(errs, c.Rules.Validate())
+	errs = append(errs, c.Rules.Validate(), c.Correlate.Validate())
 	return errors.Join(errs...)
 }
 

@@ -35,7 +35,8 @@ func realMain(args []string) int {
 	replayCmd := app.Command("replay", "Run a JSON-lines file of events through the pipeline on event time and write what it produced.")
 	var replayFlags replayOptions
 	replayCmd.Flag("events", "JSON-lines file of canonical events.").Required().StringVar(&replayFlags.eventsFile)
-	replayCmd.Flag("out", "Output file (JSON lines); - is standard output.").Default("-").StringVar(&replayFlags.outFile)
+	replayCmd.Flag("out", "Incidents output (one JSON object per incident, open or resolved); - is standard output.").Default("-").StringVar(&replayFlags.outFile)
+	replayCmd.Flag("events-out", "Also write every event with the rules stage's decision (JSON lines).").StringVar(&replayFlags.eventsOut)
 	replayCmd.Flag("cmdb", "CMDB topology file events are bound against (overrides cmdb.file of the configuration).").StringVar(&replayFlags.cmdbFile)
 	replayCmd.Flag("cmdb.format", "Format of --cmdb: native, servicenow, backstage or netbox.").Default("native").StringVar(&replayFlags.cmdbFormat)
 

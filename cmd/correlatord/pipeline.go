@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/correlatord/correlatord/analytics"
+	"github.com/correlatord/correlatord/correlate"
 	"github.com/correlatord/correlatord/event"
 	"github.com/correlatord/correlatord/rules"
 )
@@ -24,15 +25,29 @@ type ciBinder interface {
 	Bind(e *event.Event) (ci string, ok bool)
 }
 
+// correlator is the correlation stage: *correlate.Engine. Its updates go to
+// onUpdates.
+type correlator interface {
+	Process(ev *event.Event, in correlate.Input, now time.Time) []correlate.Update
+	Advance(watermark time.Time) []correlate.Update
+}
+
 // pipeline implements ingest.Handler: everything after decoding. It binds
-// events to CIs, runs the rules stage, and records every event with the
-// decision about it in the sink. The correlate and incidents stages slot in
-// after the rules stage, taking the events it passes on.
+// events to CIs, runs the rules stage, records every event with the
+// decision about it in the sink, and hands what the rules stage passes on to
+// the correlation stage. The incidents stage slots in after correlation.
 type pipeline struct {
 	sink   eventSink // nil: analytics off, events are durable once accepted
 	binder ciBinder  // nil: no CMDB, events keep the CI their producer gave
 	rules  *rules.Engine
 	now    func() time.Time
+
+	// correlation is nil until the daemon can keep its state durably (the
+	// correlation issue); replay runs it. The engine is single-threaded, so
+	// corrMu serializes the Kafka consumer and HTTP requests.
+	correlation correlator
+	onUpdates   func([]correlate.Update)
+	corrMu      sync.Mutex
 
 	mu      sync.Mutex
 	seq     uint64
@@ -73,7 +88,20 @@ func (p *pipeline) Handle(ctx context.Context, events []event.Event) (uint64, er
 	for i := range s.events {
 		s.rows = append(s.rows, analytics.EventRow{Event: s.events[i], ReceivedAt: now, Decision: decisionRecord(&s.decisions[i])})
 	}
-	return p.record(ctx, s.rows)
+	pos, err := p.record(ctx, s.rows)
+	if err != nil {
+		return pos, err
+	}
+	if p.correlation != nil {
+		p.corrMu.Lock()
+		for i := range s.events {
+			if d := &s.decisions[i]; d.Correlate {
+				p.emit(p.correlation.Process(&s.events[i], correlate.InputFromDecision(d), now))
+			}
+		}
+		p.corrMu.Unlock()
+	}
+	return pos, nil
 }
 
 // tick advances the rules stage's timers to now and records what it
@@ -83,15 +111,33 @@ func (p *pipeline) tick(ctx context.Context) error {
 	defer p.release(s)
 	now := p.now()
 	s.deferred = p.rules.Tick(now, s.deferred[:0])
-	if len(s.deferred) == 0 {
-		return nil
+	if len(s.deferred) > 0 {
+		for i := range s.deferred {
+			d := &s.deferred[i]
+			s.rows = append(s.rows, analytics.EventRow{Event: d.Event, ReceivedAt: now, Decision: decisionRecord(&d.Decision)})
+		}
+		if _, err := p.record(ctx, s.rows); err != nil {
+			return err
+		}
 	}
-	for i := range s.deferred {
-		d := &s.deferred[i]
-		s.rows = append(s.rows, analytics.EventRow{Event: d.Event, ReceivedAt: now, Decision: decisionRecord(&d.Decision)})
+	if p.correlation != nil {
+		p.corrMu.Lock()
+		defer p.corrMu.Unlock()
+		for i := range s.deferred {
+			if d := &s.deferred[i]; d.Decision.Correlate {
+				p.emit(p.correlation.Process(&d.Event, correlate.InputFromDecision(&d.Decision), now))
+			}
+		}
+		p.emit(p.correlation.Advance(now))
 	}
-	_, err := p.record(ctx, s.rows)
-	return err
+	return nil
+}
+
+// emit passes correlation updates on. Called with corrMu held.
+func (p *pipeline) emit(ups []correlate.Update) {
+	if len(ups) > 0 && p.onUpdates != nil {
+		p.onUpdates(ups)
+	}
 }
 
 // record hands rows to the sink and returns the durability position.

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/correlatord/correlatord/analytics"
 	"github.com/correlatord/correlatord/cmdb"
+	"github.com/correlatord/correlatord/correlate"
 	"github.com/correlatord/correlatord/event"
 	"github.com/correlatord/correlatord/ingest"
 )
@@ -23,6 +25,7 @@ type replayOptions struct {
 	cmdbFile   string
 	cmdbFormat string
 	rulesFiles []string
+	eventsOut  string
 	// stderr receives the summary line; os.Stderr when nil.
 	stderr io.Writer
 }
@@ -72,9 +75,11 @@ func (s *replaySink) Durable() uint64                               { return s.p
 func (s *replaySink) WaitDurable(_ context.Context, _ uint64) error { return s.err }
 
 // runReplay is `correlatord replay`: the file's events go through the same
-// pipeline as live traffic, in file order, with event time as the clock, so
-// the same input always gives the same output. It needs neither Kafka nor
-// ClickHouse, whatever the configuration says.
+// pipeline as live traffic (binding, rules, correlation), in file order,
+// with event time as the clock, so the same input always gives the same
+// output. At end of input every window is closed and one JSON object per
+// incident, open or resolved, is written to --out. It needs neither Kafka
+// nor ClickHouse, whatever the configuration says.
 func runReplay(ctx context.Context, flags commonFlags, opts replayOptions) error {
 	cfg, err := loadConfig(flags.configFile)
 	if err != nil {
@@ -85,57 +90,134 @@ func runReplay(ctx context.Context, flags commonFlags, opts replayOptions) error
 		return fmt.Errorf("--events: %w", err)
 	}
 	defer in.Close()
-	out := io.Writer(os.Stdout)
-	if opts.outFile != "-" {
-		f, err := os.Create(opts.outFile)
-		if err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
-		defer f.Close()
-		out = f
+	out, closeOut, err := createOutput(opts.outFile, "--out")
+	if err != nil {
+		return err
 	}
-	bw := bufio.NewWriterSize(out, 1<<16)
-	sink := &replaySink{enc: json.NewEncoder(bw)}
-	// The clock is the time of the event being processed.
-	var clock time.Time
+	defer closeOut()
+
+	// Per-event records (the event as the pipeline left it, and the rules
+	// decision) go to --events-out, when given.
+	var sink eventSink = &discardSink{}
+	var eventsBuf *bufio.Writer
+	if opts.eventsOut != "" {
+		f, closeEvents, err := createOutput(opts.eventsOut, "--events-out")
+		if err != nil {
+			return err
+		}
+		defer closeEvents()
+		eventsBuf = bufio.NewWriterSize(f, 1<<16)
+		sink = &replaySink{enc: json.NewEncoder(eventsBuf)}
+	}
+
 	// The CMDB: --cmdb, else the configuration's file. Replay reads it once.
-	var binder ciBinder
+	var topo *cmdb.Topology
 	if file, format := opts.cmdbFile, opts.cmdbFormat; file != "" || cfg.CMDB.File != "" {
 		if file == "" {
 			file, format = cfg.CMDB.File, cfg.CMDB.Format
 		}
-		topo, err := loadTopology(ctx, file, format, cfg.CMDB.BindLabels)
-		if err != nil {
+		if topo, err = loadTopology(ctx, file, format, cfg.CMDB.BindLabels); err != nil {
 			return err
 		}
-		binder = topo
 	}
 	if len(opts.rulesFiles) > 0 {
 		cfg.Rules.Files = opts.rulesFiles
 	}
-	var topology func() *cmdb.Topology
-	if t, ok := binder.(*cmdb.Topology); ok {
-		topology = func() *cmdb.Topology { return t }
+	var (
+		binder       ciBinder
+		ruleTopo     func() *cmdb.Topology
+		correlateTop func() correlate.Topology
+	)
+	if topo != nil {
+		binder = topo
+		ruleTopo = func() *cmdb.Topology { return topo }
+		ct := correlate.NewCMDB(topo)
+		correlateTop = func() correlate.Topology { return ct }
 	}
-	stage, err := newRulesStage(cfg.Rules, topology, nil, zap.NewNop())
+	stage, err := newRulesStage(cfg.Rules, ruleTopo, nil, zap.NewNop())
 	if err != nil {
 		return err
 	}
+	// The clock is the time of the latest event read.
+	var clock time.Time
 	pipe := newPipeline(sink, binder, stage.engine, func() time.Time { return clock })
+	engine := correlate.New(cfg.Correlate, correlateTop)
+	var incidents []*correlate.Incident
+	pipe.correlation = engine
+	pipe.onUpdates = func(ups []correlate.Update) {
+		for _, u := range ups {
+			if u.Kind == correlate.UpdateClosed {
+				incidents = append(incidents, u.Incident)
+			}
+		}
+	}
 	stats, err := replayEvents(ctx, in, pipe, cfg, &clock)
 	if err != nil {
 		return err
 	}
+	// End of input: the last timers, then every window closes.
+	if err := pipe.tick(ctx); err != nil {
+		return err
+	}
+	pipe.onUpdates(engine.Flush())
+	sort.SliceStable(incidents, func(i, j int) bool {
+		if !incidents[i].OpenedAt.Equal(incidents[j].OpenedAt) {
+			return incidents[i].OpenedAt.Before(incidents[j].OpenedAt)
+		}
+		return incidents[i].ID < incidents[j].ID
+	})
+
+	bw := bufio.NewWriterSize(out, 1<<16)
+	enc := json.NewEncoder(bw)
+	for _, inc := range incidents {
+		if err := enc.Encode(newReplayIncident(inc, topo)); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("--out: %w", err)
+	}
+	if eventsBuf != nil {
+		if err := eventsBuf.Flush(); err != nil {
+			return fmt.Errorf("--events-out: %w", err)
+		}
 	}
 	stderr := opts.stderr
 	if stderr == nil {
 		stderr = os.Stderr
 	}
-	fmt.Fprintf(stderr, "replay: %d lines, %d events in, %d rejected, %d out\n", stats.lines, stats.accepted, stats.rejected, sink.pos)
+	ratio := 0.0
+	if len(incidents) > 0 {
+		ratio = float64(stats.accepted) / float64(len(incidents))
+	}
+	fmt.Fprintf(stderr, "replay: %d lines, %d events in, %d rejected, %d incidents out, noise reduction %.1fx\n",
+		stats.lines, stats.accepted, stats.rejected, len(incidents), ratio)
 	return nil
 }
+
+// createOutput opens path for writing; - is standard output. kingpin hands
+// `--out -` (with a space) over as an empty string, so that means standard
+// output too.
+func createOutput(path, flag string) (io.Writer, func(), error) {
+	if path == "-" || path == "" {
+		return os.Stdout, func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// discardSink accepts rows and keeps none: replay without --events-out.
+type discardSink struct{ pos uint64 }
+
+func (s *discardSink) Append(_ context.Context, rows []analytics.EventRow) (uint64, error) {
+	s.pos += uint64(len(rows))
+	return s.pos, nil
+}
+func (s *discardSink) Durable() uint64                               { return s.pos }
+func (s *discardSink) WaitDurable(_ context.Context, _ uint64) error { return nil }
 
 type replayStats struct {
 	lines, accepted, rejected int

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -192,22 +194,24 @@ func TestReplayIsDeterministic(t *testing.T) {
 	var outs []string
 	for i := range 2 {
 		out := filepath.Join(dir, fmt.Sprintf("out%d.jsonl", i))
+		evOut := filepath.Join(dir, fmt.Sprintf("events%d.jsonl", i))
 		var stderr bytes.Buffer
-		opts := replayOptions{eventsFile: in, outFile: out, stderr: &stderr}
+		opts := replayOptions{eventsFile: in, outFile: out, eventsOut: evOut, stderr: &stderr}
 		if err := runReplay(context.Background(), commonFlags{}, opts); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(stderr.String(), "52 lines, 50 events in, 1 rejected, 50 out") {
+		if !strings.Contains(stderr.String(), "52 lines, 50 events in, 1 rejected, ") {
 			t.Errorf("summary: %q", stderr.String())
 		}
-		got, _ := os.ReadFile(out)
-		outs = append(outs, string(got))
+		got, _ := os.ReadFile(evOut)
+		incs, _ := os.ReadFile(out)
+		outs = append(outs, string(got)+"\n---\n"+string(incs))
 	}
 	if outs[0] != outs[1] {
 		t.Error("two replays of the same file differ")
 	}
-	if n := strings.Count(outs[0], "\n"); n != 50 {
-		t.Errorf("%d output lines, want 50", n)
+	if n := strings.Count(strings.Split(outs[0], "---")[0], "\n"); n != 51 {
+		t.Errorf("%d event lines, want 50 (and a separator)", n-1)
 	}
 	if !strings.Contains(outs[0], `"fingerprint":"`) || strings.Contains(outs[0], `"id":""`) {
 		t.Errorf("output events are not normalized:\n%s", outs[0][:200])
@@ -255,7 +259,7 @@ func TestReplayBindsAgainstCMDB(t *testing.T) {
 	if err := os.WriteFile(in, []byte(events), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err := runReplay(context.Background(), commonFlags{}, replayOptions{eventsFile: in, outFile: out,
+	err := runReplay(context.Background(), commonFlags{}, replayOptions{eventsFile: in, outFile: os.DevNull, eventsOut: out,
 		cmdbFile: "../../examples/topology.yaml", cmdbFormat: "native", stderr: io.Discard})
 	if err != nil {
 		t.Fatal(err)
@@ -277,7 +281,7 @@ func TestReplayAppliesRules(t *testing.T) {
 	if err := os.WriteFile(in, []byte(events), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err := runReplay(context.Background(), commonFlags{}, replayOptions{eventsFile: in, outFile: out,
+	err := runReplay(context.Background(), commonFlags{}, replayOptions{eventsFile: in, outFile: os.DevNull, eventsOut: out,
 		rulesFiles: []string{"../../examples/rules"}, stderr: io.Discard})
 	if err != nil {
 		t.Fatal(err)
@@ -292,5 +296,55 @@ func TestReplayAppliesRules(t *testing.T) {
 		if !strings.Contains(string(got), want) {
 			t.Errorf("replay output lacks %s:\n%s", want, got)
 		}
+	}
+}
+
+// TestReplayWritesIncidents: a host failure and the alerts it causes on the
+// VM and databases above it become one incident naming the host, with each
+// member explained; an unrelated alert elsewhere stays its own incident.
+func TestReplayWritesIncidents(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "incidents.jsonl")
+	line := func(id, at, ci, alert string) string {
+		return fmt.Sprintf(`{"id":%q,"time":"2026-11-02T10:%s","ci":%q,"severity":"critical","labels":{"alertname":%q,"instance":%q}}`+"\n", id, at, ci, alert, ci)
+	}
+	events := line("h", "00:00Z", "hv-dc1-03", "HostDown") +
+		line("v", "00:20Z", "vm-db-01", "InstanceDown") +
+		line("other", "00:30Z", "vm-web-02", "HighCPU") +
+		line("d1", "00:40Z", "orders-db", "PostgresDown") +
+		line("d2", "00:50Z", "payments-db", "PostgresDown")
+	if err := os.WriteFile(in, []byte(events), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	err := runReplay(context.Background(), commonFlags{}, replayOptions{eventsFile: in, outFile: out,
+		cmdbFile: "../../examples/topology.yaml", cmdbFormat: "native", stderr: &stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(out)
+	var incs []replayIncident
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var r replayIncident
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("%v in %s", err, l)
+		}
+		incs = append(incs, r)
+	}
+	if len(incs) != 2 {
+		t.Fatalf("%d incidents, want 2:\n%s", len(incs), data)
+	}
+	host := incs[0]
+	if host.RootCauseCI == nil || *host.RootCauseCI != "hv-dc1-03" || strings.Join(host.EventIDs, ",") != "h,v,d1,d2" {
+		t.Errorf("host incident: root %v, events %v", host.RootCauseCI, host.EventIDs)
+	}
+	if len(host.Members) != 4 || host.Members[3].Reason == "" || !slices.Contains(host.Services, "online-shop") {
+		t.Errorf("members or services missing: %+v", host)
+	}
+	if strings.Join(incs[1].EventIDs, ",") != "other" {
+		t.Errorf("unrelated alert joined: %v", incs[1].EventIDs)
+	}
+	if !strings.Contains(stderr.String(), "5 events in, 0 rejected, 2 incidents out, noise reduction 2.5x") {
+		t.Errorf("summary: %s", stderr.String())
 	}
 }
