@@ -49,6 +49,20 @@ func realMain(args []string) int {
 	rulesCheckCmd := rulesCmd.Command("check", "Validate rule files; exit 1 on an error.")
 	rulesCheckCmd.Arg("file", "Rule files or folders.").Required().StringsVar(&rulesCheckFlags.files)
 
+	scenarioCmd := app.Command("scenario", "Write a generated estate, its alert storm and the ground truth to a folder, for replay and evaluate.")
+	var scenarioFlags scenarioOptions
+	scenarioCmd.Flag("out-dir", "Folder for cmdb.json, events.jsonl and truth.json.").Required().StringVar(&scenarioFlags.outDir)
+	scenarioCmd.Flag("seed", "Random seed.").Default("1").Uint64Var(&scenarioFlags.seed)
+	scenarioCmd.Flag("cis", "CIs in the estate.").Default("2000").IntVar(&scenarioFlags.cis)
+	scenarioCmd.Flag("faults", "Injected faults.").Default("50").IntVar(&scenarioFlags.faults)
+
+	evaluateCmd := app.Command("evaluate", "Score replay's incidents against a scenario's ground truth.")
+	var evaluateFlags evaluateOptions
+	evaluateCmd.Flag("truth", "truth.json written by correlatord scenario.").Required().StringVar(&evaluateFlags.truth)
+	evaluateCmd.Flag("incidents", "Incidents written by correlatord replay --out.").Required().StringVar(&evaluateFlags.incidents)
+	evaluateCmd.Flag("min-f1", "Fail when grouping F1 is under this.").Default("0").Float64Var(&evaluateFlags.minF1)
+	evaluateCmd.Flag("min-rca", "Fail when root-cause accuracy is under this.").Default("0").Float64Var(&evaluateFlags.minRCA)
+
 	cmdbCmd := app.Command("cmdb", "CMDB tools.")
 	cmdbCheckCmd := cmdbCmd.Command("check", "Validate a CMDB file and print counts, components and warnings; exit 1 on errors.")
 	var cmdbFlags cmdbCheckOptions
@@ -90,6 +104,10 @@ func realMain(args []string) int {
 		err = runRulesTest(os.Stdout, rulesTestFlags)
 	case rulesCheckCmd.FullCommand():
 		err = runRulesCheck(os.Stdout, rulesCheckFlags)
+	case scenarioCmd.FullCommand():
+		err = runScenario(os.Stdout, scenarioFlags)
+	case evaluateCmd.FullCommand():
+		err = runEvaluate(os.Stdout, evaluateFlags)
 	case cmdbCheckCmd.FullCommand():
 		err = runCmdbCheck(os.Stdout, cmdbFlags)
 	case migrateCmd.FullCommand():

@@ -348,3 +348,31 @@ func TestReplayWritesIncidents(t *testing.T) {
 		t.Errorf("summary: %s", stderr.String())
 	}
 }
+
+// TestScenarioReplayEvaluate runs the offline quality loop end to end:
+// generate an estate and a storm, replay it, score the incidents.
+func TestScenarioReplayEvaluate(t *testing.T) {
+	dir := t.TempDir()
+	if err := runScenario(io.Discard, scenarioOptions{outDir: dir, seed: 3, cis: 400, faults: 10}); err != nil {
+		t.Fatal(err)
+	}
+	incs := filepath.Join(dir, "incidents.jsonl")
+	err := runReplay(context.Background(), commonFlags{}, replayOptions{eventsFile: filepath.Join(dir, "events.jsonl"),
+		outFile: incs, cmdbFile: filepath.Join(dir, "cmdb.json"), cmdbFormat: "native", stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runEvaluate(&out, evaluateOptions{truth: filepath.Join(dir, "truth.json"), incidents: incs}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"faults 10", "grouping: precision", "root cause top-1 accuracy", "noise reduction"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("evaluate output lacks %q:\n%s", want, out.String())
+		}
+	}
+	err = runEvaluate(io.Discard, evaluateOptions{truth: filepath.Join(dir, "truth.json"), incidents: incs, minF1: 1.01})
+	if err == nil || !strings.Contains(err.Error(), "under --min-f1") {
+		t.Errorf("a bound no result can reach did not fail: %v", err)
+	}
+}
