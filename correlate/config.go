@@ -34,6 +34,11 @@ type Config struct {
 	// AllowedLateness is how far behind the newest event time an event may
 	// arrive and still be placed at its own time.
 	AllowedLateness time.Duration `yaml:"allowed_lateness"`
+	// MaxIdle bounds the state of an incident whose alerts never resolve:
+	// an open incident with no new member event for MaxIdle of event time
+	// is closed (UpdateClosed) with its alerts still firing. Default
+	// MaxSpan + ResolveHoldDown.
+	MaxIdle time.Duration `yaml:"max_idle"`
 }
 
 // The defaults.
@@ -83,6 +88,9 @@ func (c *Config) SetDefaults() {
 	if c.AllowedLateness == 0 {
 		c.AllowedLateness = DefaultAllowedLateness
 	}
+	if c.MaxIdle == 0 {
+		c.MaxIdle = c.MaxSpan + c.ResolveHoldDown
+	}
 }
 
 // ErrConfig is wrapped by every error of Validate.
@@ -120,6 +128,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AllowedLateness < 0 || c.AllowedLateness > c.Window {
 		bad("allowed_lateness", "must be 0 to correlate.window (%s), got %s", c.Window, c.AllowedLateness)
+	}
+	if c.MaxIdle < c.Window {
+		bad("max_idle", "must be at least correlate.window (%s), got %s", c.Window, c.MaxIdle)
 	}
 	return errors.Join(errs...)
 }

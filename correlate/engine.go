@@ -55,12 +55,16 @@ type group struct {
 	hopSum  map[string]int     // CI -> total hops of those dependencies
 	onset   map[string]time.Time
 	firing  map[uint64]struct{}
-	keys    []uint64 // alert and signature keys indexed to this group
+	// sigFiring counts the firing alerts per signature key.
+	sigFiring map[uint64]int
+	keys      []uint64 // alert and signature keys indexed to this group
 
 	quietSince time.Time
-	bestMember string
-	bestOther  string
-	merged     bool
+	// lastResolve is the latest resolution of a member alert.
+	lastResolve time.Time
+	bestMember  string
+	bestOther   string
+	merged      bool
 }
 
 // pending is an inhibited event that found no incident yet. It waits up to
@@ -188,10 +192,31 @@ func (e *Engine) Process(ev *event.Event, in Input, now time.Time) []Update {
 	// Same alert again, or the same CI and symptom as an unresolved (or
 	// recently resolved) incident: join it.
 	g := e.byKey[ak]
+	sameAlert := g != nil
+	var sk uint64
 	if g == nil {
-		if sk := e.sigKey(ev); sk != 0 {
+		if sk = e.sigKey(ev); sk != 0 {
 			g = e.byKey[sk]
 		}
+	}
+	var topo Topology
+	if e.topo != nil {
+		topo = e.topo()
+	}
+	comp, bound := -1, false
+	if ev.CI != "" && topo != nil {
+		comp, bound = topo.Component(ev.CI)
+	}
+	if bound && g != nil && !sameAlert && g.sigFiring[sk] == 0 && ev.CI != g.inc.RootCauseCI {
+		// A recurrence of a symptom's signature (a new alert; none of the
+		// incident's alerts with this CI and symptom still firing) while
+		// the incident's root cause does not recur: a new failure around
+		// a symptom CI, not a relapse. Correlate it by topology like any
+		// new alert; otherwise one old incident absorbs every later
+		// failure around its CIs for the reopen window. A duplicate of a
+		// still firing alert, or a recurrence on the root cause itself,
+		// keeps the ISO 20000 rule.
+		g = nil
 	}
 	if g != nil {
 		if g.inc.Status == StatusResolved {
@@ -202,18 +227,18 @@ func (e *Engine) Process(ev *event.Event, in Input, now time.Time) []Update {
 		}
 		return e.join(ups, g, ev, t, in, Member{Reason: ReasonSameIncident, RelatedCI: ev.CI})
 	}
-	var topo Topology
-	if e.topo != nil {
-		topo = e.topo()
-	}
-	comp, bound := -1, false
-	if ev.CI != "" && topo != nil {
-		comp, bound = topo.Component(ev.CI)
-	}
 	if !bound {
 		return e.processUnbound(ups, ev, t, in)
 	}
 	e.deps = e.depsOf(topo, ev.CI)
+	related, rel := e.relatedGroups(ev.CI, comp, t)
+	return e.place(ups, ev, t, in, comp, related, rel)
+}
+
+// relatedGroups returns the joinable groups of component comp that ci
+// (with dependencies e.deps) relates to at t, with the explanations, and
+// drops the groups whose windows closed from the component index.
+func (e *Engine) relatedGroups(ci string, comp int, t time.Time) ([]*group, []Member) {
 	var related []*group
 	var rel []Member
 	list := e.byComp[comp]
@@ -225,16 +250,23 @@ func (e *Engine) Process(ev *event.Event, in Input, now time.Time) []Update {
 		}
 		list[k] = c
 		k++
-		if m, ok := e.related(c, ev.CI, t, e.deps); ok {
+		if m, ok := e.related(c, ci, t, e.deps); ok {
 			related = append(related, c)
 			rel = append(rel, m)
-		} else if m, ok := e.suspect(c, ev.CI, e.deps); ok {
+		} else if m, ok := e.suspect(c, ci, e.deps); ok {
 			related = append(related, c)
 			rel = append(rel, m)
 		}
 	}
 	clear(list[k:])
 	e.byComp[comp] = list[:k]
+	return related, rel
+}
+
+// place joins ev to the related groups (merging them), or opens an
+// incident when there is none.
+func (e *Engine) place(ups []Update, ev *event.Event, t time.Time, in Input, comp int, related []*group, rel []Member) []Update {
+	var g *group
 	if len(related) == 0 && in.Inhibited && in.InhibitedByCI != "" {
 		for _, c := range e.ciGroup[in.InhibitedByCI] {
 			if c.inc.Status == StatusOpen {
@@ -435,6 +467,8 @@ func (e *Engine) open(ev *event.Event, t time.Time, comp int, labelKey string) *
 		hopSum:   map[string]int{},
 		onset:    map[string]time.Time{},
 		firing:   map[uint64]struct{}{},
+
+		sigFiring: map[uint64]int{},
 	}
 	e.groups = append(e.groups, g)
 	if comp >= 0 {
@@ -483,10 +517,14 @@ func (e *Engine) join(ups []Update, g *group, ev *event.Event, t time.Time, in I
 		g.inc.SuppressedEventIDs = append(g.inc.SuppressedEventIDs, ev.ID)
 	}
 	ak := e.alertKey(ev)
+	sk := e.sigKey(ev)
+	if _, ok := g.firing[ak]; !ok && sk != 0 {
+		g.sigFiring[sk]++
+	}
 	g.firing[ak] = struct{}{}
 	g.quietSince = time.Time{}
 	e.index(g, ak)
-	if sk := e.sigKey(ev); sk != 0 {
+	if sk != 0 {
 		e.index(g, sk)
 	}
 	if m.Reason != ReasonOpened {
@@ -659,8 +697,14 @@ func (e *Engine) merge(ups []Update, g, o *group, eventID string, t time.Time) [
 	if o.last.After(g.last) {
 		g.last = o.last
 	}
+	if o.lastResolve.After(g.lastResolve) {
+		g.lastResolve = o.lastResolve
+	}
 	for k := range o.firing {
 		g.firing[k] = struct{}{}
+	}
+	for k, n := range o.sigFiring {
+		g.sigFiring[k] += n
 	}
 	for _, k := range o.keys {
 		if e.byKey[k] == o {
@@ -708,6 +752,14 @@ func (e *Engine) resolve(ev *event.Event, t time.Time) []Update {
 		return nil
 	}
 	delete(g.firing, ak)
+	if t.After(g.lastResolve) {
+		g.lastResolve = t
+	}
+	if sk := e.sigKey(ev); sk != 0 && g.sigFiring[sk] > 0 {
+		if g.sigFiring[sk]--; g.sigFiring[sk] == 0 {
+			delete(g.sigFiring, sk)
+		}
+	}
 	if len(g.firing) == 0 {
 		g.quietSince = t
 	}
@@ -736,6 +788,14 @@ func (e *Engine) Advance(watermark time.Time) []Update {
 				ups = append(ups, Update{Kind: UpdateResolved, IncidentID: g.inc.ID, At: at})
 			}
 		}
+		// An incident whose alerts never resolve (a lost resolution, a
+		// stuck alert) leaves the state after MaxIdle without a new member
+		// or resolution. One whose alerts all resolved takes the hold-down
+		// path above instead.
+		if g.inc.Status == StatusOpen && len(g.firing) > 0 && watermark.After(e.lastActivity(g).Add(e.cfg.MaxIdle)) {
+			ups = append(ups, e.close(g, watermark))
+			continue
+		}
 		if g.inc.Status == StatusResolved && watermark.After(g.inc.ResolvedAt.Add(e.cfg.ReopenWindow)) {
 			ups = append(ups, e.close(g, watermark))
 			continue
@@ -756,6 +816,15 @@ func (e *Engine) Advance(watermark time.Time) []Update {
 	clear(e.pending[k:])
 	e.pending = e.pending[:k]
 	return ups
+}
+
+// lastActivity is the latest event time of g: its latest member onset, or
+// the latest resolution of one of its alerts.
+func (e *Engine) lastActivity(g *group) time.Time {
+	if g.lastResolve.After(g.last) {
+		return g.lastResolve
+	}
+	return g.last
 }
 
 // prune drops groups whose windows closed from the join indexes.

@@ -113,7 +113,8 @@ func TestConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Window != 5*time.Minute || c.MaxSpan != time.Hour || c.MaxHops != 3 || !reflect.DeepEqual(c.GroupBy, []string{"cluster", "service", "job"}) ||
-		c.ResolveHoldDown != 5*time.Minute || c.ReopenWindow != 30*time.Minute || c.AllowedLateness != time.Minute {
+		c.ResolveHoldDown != 5*time.Minute || c.ReopenWindow != 30*time.Minute || c.AllowedLateness != time.Minute ||
+		c.MaxIdle != time.Hour+5*time.Minute {
 		t.Fatalf("defaults: %+v", c)
 	}
 	for _, tc := range []struct {
@@ -127,6 +128,7 @@ func TestConfig(t *testing.T) {
 		{func(c *Config) { c.ResolveHoldDown = -1 }, "correlate.resolve_hold_down"},
 		{func(c *Config) { c.ReopenWindow = -1 }, "correlate.reopen_window"},
 		{func(c *Config) { c.AllowedLateness = time.Hour }, "correlate.allowed_lateness"},
+		{func(c *Config) { c.MaxIdle = time.Second }, "correlate.max_idle"},
 	} {
 		c := DefaultConfig()
 		tc.mut(&c)
@@ -250,6 +252,37 @@ func TestSameIncidentRule(t *testing.T) {
 	}
 }
 
+// A new alert on a symptom CI of a resolved incident, while its root cause
+// does not recur, is a new failure: it does not reopen the old incident
+// (which would then absorb every failure around its CIs), and it joins the
+// fresh incident it relates to by topology.
+func TestSymptomRecurrenceIsNew(t *testing.T) {
+	e, ups := run(t, DefaultConfig(), []step{
+		{at: 0, id: "1", ci: "h1", alert: "HostDown"},
+		{at: 10 * time.Second, id: "2", ci: "db1", alert: "DatabaseDown"},
+		{at: time.Minute, id: "r1", ci: "h1", alert: "HostDown", resolved: true},
+		{at: time.Minute, id: "r2", ci: "db1", alert: "DatabaseDown", resolved: true},
+		{at: 7 * time.Minute},
+		{at: 20 * time.Minute, id: "3", ci: "db1", alert: "DatabaseDown", labels: map[string]string{"job": "again"}},
+		{at: 20 * time.Minute, id: "4", ci: "a2", alert: "AppDown"},
+	})
+	for _, u := range ups {
+		if u.Kind == UpdateReopened {
+			t.Fatalf("reopened: %+v", u)
+		}
+	}
+	incs := e.Incidents()
+	if len(incs) != 2 || incs[0].Status != StatusResolved || !reflect.DeepEqual(incs[1].EventIDs, []string{"3", "4"}) {
+		t.Fatalf("got %+v", incs)
+	}
+	// A still firing alert with the same CI and symptom keeps the ISO 20000
+	// rule even then: the duplicate joins its incident.
+	e.Process(ev(step{at: 21 * time.Minute, id: "5", ci: "db1", alert: "DatabaseDown", labels: map[string]string{"job": "third"}}), Input{}, time.Time{})
+	if incs := e.Incidents(); len(incs) != 2 || !slices.Contains(incs[1].EventIDs, "5") {
+		t.Fatalf("got %+v", incs)
+	}
+}
+
 func TestUnboundByLabels(t *testing.T) {
 	lab := func(c, s string) map[string]string { return map[string]string{"cluster": c, "service": s, "job": "j"} }
 	e, _ := run(t, DefaultConfig(), []step{
@@ -320,6 +353,42 @@ func TestResolveAndReopen(t *testing.T) {
 	}
 	e.Process(ev(step{at: time.Hour, id: "4", ci: "h5", alert: "HostDown"}), Input{}, time.Time{})
 	if incs := e.Incidents(); len(incs) != 1 || incs[0].ID != incidentID("4") {
+		t.Fatalf("got %+v", incs)
+	}
+}
+
+// An incident whose alerts never resolve leaves the state after MaxIdle
+// without a new member, with a final snapshot; a recurrence then opens a
+// new incident.
+func TestNeverResolvedIsClosed(t *testing.T) {
+	e, ups := run(t, DefaultConfig(), []step{
+		{at: 0, id: "1", ci: "h5", alert: "HostDown"},
+		{at: 10 * time.Second, id: "2", ci: "a5", alert: "AppDown"},
+		{at: 30 * time.Minute},
+		{at: 65 * time.Minute}, // MaxIdle (1h05m) after the last member: not past it yet
+	})
+	for _, u := range ups {
+		if u.Kind == UpdateClosed || u.Kind == UpdateResolved {
+			t.Fatalf("closed too early: %+v", u)
+		}
+	}
+	if len(e.Incidents()) != 1 {
+		t.Fatal("incident lost")
+	}
+	ups = e.Advance(t0.Add(66 * time.Minute))
+	if len(ups) != 1 || ups[0].Kind != UpdateClosed || ups[0].Incident == nil || ups[0].Incident.ID != incidentID("1") ||
+		ups[0].Incident.Status != StatusOpen || len(ups[0].Incident.EventIDs) != 2 {
+		t.Fatalf("ups %+v", ups)
+	}
+	if len(e.Incidents()) != 0 || len(e.byKey) != 0 || len(e.ciGroup) != 0 || len(e.byComp) != 0 {
+		t.Fatalf("state kept: %d keys, %d cis, %d comps", len(e.byKey), len(e.ciGroup), len(e.byComp))
+	}
+	// A late resolution of a closed incident's alert is ignored.
+	if ups := e.Process(ev(step{at: 67 * time.Minute, id: "r1", ci: "h5", alert: "HostDown", resolved: true}), Input{}, time.Time{}); len(ups) != 0 {
+		t.Fatalf("ups %+v", ups)
+	}
+	e.Process(ev(step{at: 68 * time.Minute, id: "3", ci: "h5", alert: "HostDown"}), Input{}, time.Time{})
+	if incs := e.Incidents(); len(incs) != 1 || incs[0].ID != incidentID("3") {
 		t.Fatalf("got %+v", incs)
 	}
 }
