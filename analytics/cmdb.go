@@ -36,24 +36,9 @@ func WriteTopology(ctx context.Context, c *Client, topo *cmdb.Topology, source s
 	db := c.database
 
 	// CIs.
-	batch, err := c.conn.PrepareBatch(ctx, "INSERT INTO "+db+".cmdb_cis (version, id, type, name, criticality, support_group, aliases, attribute_keys, attribute_values, services, component)")
-	if err != nil {
-		return false, fmt.Errorf("snapshot cmdb_cis: %w", err)
-	}
+	cis := &chunkedInsert{ctx: ctx, conn: c.conn, query: "INSERT INTO " + db + ".cmdb_cis (version, id, type, name, criticality, support_group, aliases, attribute_keys, attribute_values, services, component)"}
 	var kv []string
-	var appendErr error
 	topo.EachCI(func(ci *cmdb.CI) {
-		if appendErr != nil {
-			return
-		}
-		if batch.Rows() >= snapshotBatchRows {
-			if appendErr = batch.Send(); appendErr != nil {
-				return
-			}
-			if batch, appendErr = c.conn.PrepareBatch(ctx, "INSERT INTO "+db+".cmdb_cis (version, id, type, name, criticality, support_group, aliases, attribute_keys, attribute_values, services, component)"); appendErr != nil {
-				return
-			}
-		}
 		kv = sortedPairs(kv[:0], ci.Attributes)
 		keys, vals := make([]string, 0, len(kv)/2), make([]string, 0, len(kv)/2)
 		for i := 0; i < len(kv); i += 2 {
@@ -68,21 +53,20 @@ func WriteTopology(ctx context.Context, c *Client, topo *cmdb.Topology, source s
 		if services == nil {
 			services = []string{}
 		}
-		appendErr = batch.Append(version, ci.ID, ci.Type, ci.Name, uint8(ci.Criticality), ci.SupportGroup,
+		cis.append(version, ci.ID, ci.Type, ci.Name, uint8(ci.Criticality), ci.SupportGroup,
 			aliases, keys, vals, services, uint32(component))
 	})
-	if appendErr == nil {
-		appendErr = batch.Send()
-	} else {
-		_ = batch.Abort()
-	}
-	if appendErr != nil {
-		return false, fmt.Errorf("snapshot cmdb_cis of version %s: %w", version, appendErr)
+	if err := cis.finish(); err != nil {
+		return false, fmt.Errorf("snapshot cmdb_cis of version %s: %w", version, err)
 	}
 
 	// Relations.
-	if err := sendRelations(ctx, c, topo, version); err != nil {
-		return false, err
+	rels := &chunkedInsert{ctx: ctx, conn: c.conn, query: "INSERT INTO " + db + ".cmdb_relations (version, source, target, type)"}
+	topo.EachRelation(func(r cmdb.Relation) {
+		rels.append(version, r.Source, r.Target, r.Type)
+	})
+	if err := rels.finish(); err != nil {
+		return false, fmt.Errorf("snapshot cmdb_relations of version %s: %w", version, err)
 	}
 
 	// The version row last: it marks the snapshot complete.
@@ -100,36 +84,42 @@ func WriteTopology(ctx context.Context, c *Client, topo *cmdb.Topology, source s
 	return true, nil
 }
 
-func sendRelations(ctx context.Context, c *Client, topo *cmdb.Topology, version string) error {
-	q := "INSERT INTO " + c.database + ".cmdb_relations (version, source, target, type)"
-	var (
-		batch driver.Batch
-		err   error
-	)
-	if batch, err = c.conn.PrepareBatch(ctx, q); err != nil {
-		return fmt.Errorf("snapshot cmdb_relations: %w", err)
+// chunkedInsert sends one INSERT every snapshotBatchRows rows. The first
+// error stops it: later appends are ignored and finish returns that error.
+type chunkedInsert struct {
+	ctx   context.Context
+	conn  driver.Conn
+	query string
+	batch driver.Batch
+	err   error
+}
+
+func (c *chunkedInsert) append(vals ...any) {
+	if c.err != nil {
+		return
 	}
-	topo.EachRelation(func(r cmdb.Relation) {
-		if err != nil {
+	if c.batch != nil && c.batch.Rows() >= snapshotBatchRows {
+		if c.err = c.batch.Send(); c.err != nil {
 			return
 		}
-		if batch.Rows() >= snapshotBatchRows {
-			if err = batch.Send(); err != nil {
-				return
-			}
-			if batch, err = c.conn.PrepareBatch(ctx, q); err != nil {
-				return
-			}
+		c.batch = nil
+	}
+	if c.batch == nil {
+		if c.batch, c.err = c.conn.PrepareBatch(c.ctx, c.query); c.err != nil {
+			return
 		}
-		err = batch.Append(version, r.Source, r.Target, r.Type)
-	})
-	if err == nil {
-		err = batch.Send()
-	} else {
-		_ = batch.Abort()
 	}
-	if err != nil {
-		return fmt.Errorf("snapshot cmdb_relations of version %s: %w", version, err)
+	c.err = c.batch.Append(vals...)
+}
+
+// finish sends what is left, or aborts after an error.
+func (c *chunkedInsert) finish() error {
+	if c.batch == nil {
+		return c.err
 	}
-	return nil
+	if c.err != nil {
+		_ = c.batch.Abort()
+		return c.err
+	}
+	return c.batch.Send()
 }

@@ -482,6 +482,17 @@ func NewReader(cfg KafkaConfig, logger *zap.Logger) (*kafka.Reader, error) {
 	}), nil
 }
 
+// newTransport is the transport of writers and admin clients: the dialer's
+// SASL and TLS settings on a plain net.Dialer.
+func newTransport(cfg KafkaConfig, d *kafka.Dialer) *kafka.Transport {
+	return &kafka.Transport{
+		Dial:     (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext,
+		SASL:     d.SASLMechanism,
+		TLS:      d.TLS,
+		ClientID: "correlatord",
+	}
+}
+
 // NewWriter returns a synchronous writer to topic that waits for every
 // in-sync replica to acknowledge: what it reports written is not lost.
 // Messages with equal keys go to the same partition.
@@ -492,14 +503,9 @@ func NewWriter(cfg KafkaConfig, topic string, logger *zap.Logger) (*kafka.Writer
 	}
 	l := logger.With(zap.String("component", "kafka-go"), zap.String("topic", topic))
 	return &kafka.Writer{
-		Addr:  kafka.TCP(cfg.Brokers...),
-		Topic: topic,
-		Transport: &kafka.Transport{
-			Dial:     (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext,
-			SASL:     d.SASLMechanism,
-			TLS:      d.TLS,
-			ClientID: "correlatord",
-		},
+		Addr:                   kafka.TCP(cfg.Brokers...),
+		Topic:                  topic,
+		Transport:              newTransport(cfg, d),
 		Balancer:               &kafka.Hash{},
 		RequiredAcks:           kafka.RequireAll,
 		BatchSize:              10000,
@@ -544,7 +550,7 @@ func EnsureTopics(ctx context.Context, cfg KafkaConfig, topics []string, logger 
 		return err
 	}
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: cfg.DialTimeout,
-		Transport: &kafka.Transport{Dial: (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext, SASL: d.SASLMechanism, TLS: d.TLS, ClientID: "correlatord"}}
+		Transport: newTransport(cfg, d)}
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
 		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: cfg.TopicPartitions, ReplicationFactor: cfg.TopicReplicationFactor})

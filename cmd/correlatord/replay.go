@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -234,7 +235,7 @@ func replayEvents(ctx context.Context, in io.Reader, pipe *pipeline, cfg *Config
 	for sc.Scan() {
 		st.lines++
 		line := sc.Bytes()
-		if len(trimSpace(line)) == 0 {
+		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		var errs []ingest.DecodeError
@@ -264,14 +265,4 @@ func replayEvents(ctx context.Context, in io.Reader, pipe *pipeline, cfg *Config
 		return st, fmt.Errorf("--events line %d: %w", st.lines+1, err)
 	}
 	return st, nil
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
