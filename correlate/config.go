@@ -3,6 +3,7 @@ package correlate
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -39,6 +40,20 @@ type Config struct {
 	// is closed (UpdateClosed) with its alerts still firing. Default
 	// MaxSpan + ResolveHoldDown.
 	MaxIdle time.Duration `yaml:"max_idle"`
+
+	// The daemon's settings around the engine (the engine reads neither).
+
+	// PartitionBy is how the first stage keys events onto the keyed topic,
+	// so that events that may form one incident reach one instance:
+	// "component" (the CMDB connected component of the event's CI) or
+	// "attribute:NAME" (a CI attribute such as site; CIs without it fall
+	// back to their component). Events without a CI are keyed by GroupBy.
+	PartitionBy string `yaml:"partition_by"`
+	// IdleAdvance: a partition that receives no event for this long (wall
+	// clock) moves its event-time clock on with the wall clock, so hold-downs
+	// and windows end without traffic. Live processing equals replay as
+	// long as no such gap occurs.
+	IdleAdvance time.Duration `yaml:"idle_advance"`
 }
 
 // The defaults.
@@ -50,6 +65,8 @@ const (
 	DefaultResolveHoldDown = 5 * time.Minute
 	DefaultReopenWindow    = 30 * time.Minute
 	DefaultAllowedLateness = time.Minute
+	DefaultPartitionBy     = "component"
+	DefaultIdleAdvance     = 30 * time.Second
 )
 
 // DefaultGroupBy is the label set that groups unbound events by default.
@@ -91,6 +108,22 @@ func (c *Config) SetDefaults() {
 	if c.MaxIdle == 0 {
 		c.MaxIdle = c.MaxSpan + c.ResolveHoldDown
 	}
+	if c.PartitionBy == "" {
+		c.PartitionBy = DefaultPartitionBy
+	}
+	if c.IdleAdvance == 0 {
+		c.IdleAdvance = DefaultIdleAdvance
+	}
+}
+
+// PartitionAttribute returns the CI attribute of PartitionBy
+// "attribute:NAME", or "" for "component".
+func (c *Config) PartitionAttribute() string {
+	name, _ := strings.CutPrefix(c.PartitionBy, "attribute:")
+	if name == c.PartitionBy {
+		return ""
+	}
+	return name
 }
 
 // ErrConfig is wrapped by every error of Validate.
@@ -128,6 +161,12 @@ func (c *Config) Validate() error {
 	}
 	if c.AllowedLateness < 0 || c.AllowedLateness > c.Window {
 		bad("allowed_lateness", "must be 0 to correlate.window (%s), got %s", c.Window, c.AllowedLateness)
+	}
+	if c.PartitionBy != "component" && (!strings.HasPrefix(c.PartitionBy, "attribute:") || c.PartitionAttribute() == "") {
+		bad("partition_by", "%q is not component or attribute:NAME", c.PartitionBy)
+	}
+	if c.IdleAdvance < time.Second {
+		bad("idle_advance", "must be at least 1s, got %s", c.IdleAdvance)
 	}
 	if c.MaxIdle < c.Window {
 		bad("max_idle", "must be at least correlate.window (%s), got %s", c.Window, c.MaxIdle)

@@ -54,7 +54,11 @@ type group struct {
 	explain map[string]int     // CI -> member CIs (other than itself) depending on it
 	hopSum  map[string]int     // CI -> total hops of those dependencies
 	onset   map[string]time.Time
-	firing  map[uint64]struct{}
+	// firing maps the group's firing alerts (alert keys) to the hash of
+	// the id of their latest member event, so a redelivered event (Kafka
+	// after a crash between a state write and an offset commit) is
+	// recognised and not added twice.
+	firing map[uint64]uint64
 	// sigFiring counts the firing alerts per signature key.
 	sigFiring map[uint64]int
 	keys      []uint64 // alert and signature keys indexed to this group
@@ -65,6 +69,9 @@ type group struct {
 	bestMember  string
 	bestOther   string
 	merged      bool
+	// openSeq is the engine's event sequence number when the group opened:
+	// restored groups keep their opening order.
+	openSeq uint64
 }
 
 // pending is an inhibited event that found no incident yet. It waits up to
@@ -100,6 +107,11 @@ type Engine struct {
 
 	deps []Dep // dependencies of the current event (read-only, from depCache)
 
+	// dirty are the groups changed since the last AppendChanges, gone the
+	// ids of groups that left the state (closed or merged away) since.
+	dirty map[*group]struct{}
+	gone  []string
+
 	depCache map[string][]Dep // CI -> dependencies within MaxHops, for depTopo
 	depTopo  Topology
 	kb       []byte
@@ -119,6 +131,7 @@ func New(cfg Config, topo func() Topology) *Engine {
 		byKey:    map[uint64]*group{},
 		ciGroup:  map[string][]*group{},
 		depCache: map[string][]Dep{},
+		dirty:    map[*group]struct{}{},
 	}
 }
 
@@ -193,6 +206,11 @@ func (e *Engine) Process(ev *event.Event, in Input, now time.Time) []Update {
 	// recently resolved) incident: join it.
 	g := e.byKey[ak]
 	sameAlert := g != nil
+	if sameAlert {
+		if h, ok := g.firing[ak]; ok && h == xxhash.Sum64String(ev.ID) {
+			return nil // the same event again: a redelivery, not news
+		}
+	}
 	var sk uint64
 	if g == nil {
 		if sk = e.sigKey(ev); sk != 0 {
@@ -466,7 +484,8 @@ func (e *Engine) open(ev *event.Event, t time.Time, comp int, labelKey string) *
 		explain:  map[string]int{},
 		hopSum:   map[string]int{},
 		onset:    map[string]time.Time{},
-		firing:   map[uint64]struct{}{},
+		firing:   map[uint64]uint64{},
+		openSeq:  e.seq,
 
 		sigFiring: map[uint64]int{},
 	}
@@ -521,8 +540,9 @@ func (e *Engine) join(ups []Update, g *group, ev *event.Event, t time.Time, in I
 	if _, ok := g.firing[ak]; !ok && sk != 0 {
 		g.sigFiring[sk]++
 	}
-	g.firing[ak] = struct{}{}
+	g.firing[ak] = xxhash.Sum64String(ev.ID)
 	g.quietSince = time.Time{}
+	e.dirty[g] = struct{}{}
 	e.index(g, ak)
 	if sk != 0 {
 		e.index(g, sk)
@@ -700,9 +720,12 @@ func (e *Engine) merge(ups []Update, g, o *group, eventID string, t time.Time) [
 	if o.lastResolve.After(g.lastResolve) {
 		g.lastResolve = o.lastResolve
 	}
-	for k := range o.firing {
-		g.firing[k] = struct{}{}
+	for k, h := range o.firing {
+		g.firing[k] = h
 	}
+	e.dirty[g] = struct{}{}
+	delete(e.dirty, o)
+	e.gone = append(e.gone, o.inc.ID)
 	for k, n := range o.sigFiring {
 		g.sigFiring[k] += n
 	}
@@ -752,6 +775,7 @@ func (e *Engine) resolve(ev *event.Event, t time.Time) []Update {
 		return nil
 	}
 	delete(g.firing, ak)
+	e.dirty[g] = struct{}{}
 	if t.After(g.lastResolve) {
 		g.lastResolve = t
 	}
@@ -785,6 +809,7 @@ func (e *Engine) Advance(watermark time.Time) []Update {
 			if at := g.quietSince.Add(e.cfg.ResolveHoldDown); !watermark.Before(at) {
 				g.inc.Status = StatusResolved
 				g.inc.ResolvedAt = at
+				e.dirty[g] = struct{}{}
 				ups = append(ups, Update{Kind: UpdateResolved, IncidentID: g.inc.ID, At: at})
 			}
 		}
@@ -861,6 +886,8 @@ func (e *Engine) close(g *group, at time.Time) Update {
 		}
 	}
 	g.merged = true // no longer live
+	delete(e.dirty, g)
+	e.gone = append(e.gone, g.inc.ID)
 	return Update{Kind: UpdateClosed, IncidentID: g.inc.ID, At: at, Incident: e.snapshot(g)}
 }
 

@@ -32,6 +32,17 @@ type KafkaConfig struct {
 	// beginning at every start, so keep it compacted by change id or with a
 	// retention longer than rules.changes.retention. Default none.
 	ChangeTopic string `yaml:"change_topic"`
+	// KeyedTopic is the internal topic onto which the first stage re-keys
+	// normalized events by topology partition, so that the events that may
+	// form one incident reach one instance. Default correlator.events.keyed.
+	KeyedTopic string `yaml:"keyed_topic"`
+	// StateTopic is the compacted changelog of the correlation state, one
+	// partition per partition of KeyedTopic (created with as many). Default
+	// correlator.state.
+	StateTopic string `yaml:"state_topic"`
+	// StateGroupID is the consumer group of the stateful stage that reads
+	// KeyedTopic. Default GroupID + "-state".
+	StateGroupID string `yaml:"state_group_id"`
 	// Format of the consumed messages: auto, alertmanager-webhook,
 	// alertmanager-v2 or events. Default auto.
 	Format Format `yaml:"format"`
@@ -92,6 +103,15 @@ func (c *KafkaConfig) SetDefaults() {
 	}
 	if c.DeadLetterTopic == "" {
 		c.DeadLetterTopic = "correlator.deadletter"
+	}
+	if c.KeyedTopic == "" {
+		c.KeyedTopic = "correlator.events.keyed"
+	}
+	if c.StateTopic == "" {
+		c.StateTopic = "correlator.state"
+	}
+	if c.StateGroupID == "" {
+		c.StateGroupID = c.GroupID + "-state"
 	}
 	if c.Format == "" {
 		c.Format = FormatAuto
@@ -159,6 +179,24 @@ func (c *KafkaConfig) Validate() error {
 		if t == c.DeadLetterTopic {
 			bad("dead_letter_topic", "%q is also consumed (topics): dead letters would be read back", t)
 		}
+		if t == c.KeyedTopic {
+			bad("keyed_topic", "%q is also consumed as input (topics): events would loop", t)
+		}
+		if t == c.StateTopic {
+			bad("state_topic", "%q is also consumed as input (topics)", t)
+		}
+	}
+	if err := validTopic(c.KeyedTopic); err != nil {
+		bad("keyed_topic", "%v", err)
+	}
+	if err := validTopic(c.StateTopic); err != nil {
+		bad("state_topic", "%v", err)
+	}
+	if c.StateTopic == c.KeyedTopic || c.StateTopic == c.DeadLetterTopic || c.StateTopic == c.ChangeTopic {
+		bad("state_topic", "%q must be a topic of its own", c.StateTopic)
+	}
+	if c.StateGroupID == c.GroupID {
+		bad("state_group_id", "must differ from group_id (%q): the stages consume different topics", c.GroupID)
 	}
 	if c.GroupID == "" {
 		bad("group_id", "must not be empty")

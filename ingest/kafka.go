@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -317,6 +318,10 @@ func newDeadLetter(m *kafka.Message, reason, msg string) deadLetter {
 // keeps a storm of bad input from slowing the stream to one round trip per
 // message.
 func (c *Consumer) writeDeadLetters(ctx context.Context, dls []deadLetter) error {
+	return writeDeadLetters(ctx, c.dlq, dls, c.metrics, c.logger)
+}
+
+func writeDeadLetters(ctx context.Context, dlq MessageWriter, dls []deadLetter, metrics *Metrics, logger *zap.Logger) error {
 	if len(dls) == 0 {
 		return nil
 	}
@@ -326,17 +331,17 @@ func (c *Consumer) writeDeadLetters(ctx context.Context, dls []deadLetter) error
 	}
 	backoff := 100 * time.Millisecond
 	for {
-		err := c.dlq.WriteMessages(ctx, msgs...)
+		err := dlq.WriteMessages(ctx, msgs...)
 		if err == nil {
 			for i := range dls {
-				c.metrics.deadLetters.WithLabelValues(dls[i].reason).Inc()
+				metrics.deadLetters.WithLabelValues(dls[i].reason).Inc()
 			}
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		c.logger.Warn("dead-letter write failed; retrying (the batch's offsets are not committed meanwhile)",
+		logger.Warn("dead-letter write failed; retrying (the batch's offsets are not committed meanwhile)",
 			zap.Error(err), zap.Int("messages", len(msgs)), zap.Duration("backoff", backoff))
 		select {
 		case <-ctx.Done():
@@ -545,6 +550,23 @@ func PingKafka(ctx context.Context, cfg KafkaConfig) error {
 // every partition of every topic has a leader, so that a consumer group
 // joining next gets its partitions (see KafkaConfig.CreateTopics).
 func EnsureTopics(ctx context.Context, cfg KafkaConfig, topics []string, logger *zap.Logger) error {
+	specs := make([]TopicSpec, len(topics))
+	for i, t := range topics {
+		specs[i] = TopicSpec{Name: t}
+	}
+	return EnsureTopicSpecs(ctx, cfg, specs, logger)
+}
+
+// TopicSpec is a topic EnsureTopicSpecs creates when missing.
+type TopicSpec struct {
+	Name string
+	// Configs are topic-level settings (cleanup.policy, ...).
+	Configs map[string]string
+}
+
+// EnsureTopicSpecs is EnsureTopics with topic-level settings. Settings
+// apply to topics it creates; existing topics are left as they are.
+func EnsureTopicSpecs(ctx context.Context, cfg KafkaConfig, specs []TopicSpec, logger *zap.Logger) error {
 	d, err := NewDialer(cfg)
 	if err != nil {
 		return err
@@ -552,8 +574,19 @@ func EnsureTopics(ctx context.Context, cfg KafkaConfig, topics []string, logger 
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: cfg.DialTimeout,
 		Transport: newTransport(cfg, d)}
 	req := &kafka.CreateTopicsRequest{}
-	for _, t := range topics {
-		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: cfg.TopicPartitions, ReplicationFactor: cfg.TopicReplicationFactor})
+	topics := make([]string, len(specs))
+	for i, sp := range specs {
+		topics[i] = sp.Name
+		tc := kafka.TopicConfig{Topic: sp.Name, NumPartitions: cfg.TopicPartitions, ReplicationFactor: cfg.TopicReplicationFactor}
+		names := make([]string, 0, len(sp.Configs))
+		for k := range sp.Configs {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		for _, k := range names {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: sp.Configs[k]})
+		}
+		req.Topics = append(req.Topics, tc)
 	}
 	resp, err := client.CreateTopics(ctx, req)
 	if err != nil {

@@ -28,8 +28,12 @@ type EngineOptions struct {
 	Topology func() Topology
 	// Changes holds the change records; nil: no change windows.
 	Changes *ChangeStore
-	// Registerer receives the metrics; nil registers nothing.
+	// Registerer receives the metrics; nil registers nothing. Ignored
+	// when Metrics is set.
 	Registerer prometheus.Registerer
+	// Metrics, when set, are shared with other engines (one per
+	// partition); their counters and state gauges add up.
+	Metrics *EngineMetrics
 }
 
 // Engine runs the rules stage: rules (classify, drop, set, enrich), then
@@ -52,6 +56,7 @@ type Engine struct {
 	m       *engineMetrics
 
 	mu       sync.Mutex
+	reported [numStateGauges]int // state gauge values last reported
 	cur      *RuleSet
 	alerts   map[uint64]alertState
 	pending  map[uint64]struct{} // alerts with a pending warning
@@ -133,12 +138,16 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	m := opts.Metrics
+	if m == nil {
+		m = NewEngineMetrics(opts.Registerer)
+	}
 	en := &Engine{
 		cfg:      cfg,
 		rules:    opts.Rules,
 		topo:     opts.Topology,
 		changes:  opts.Changes,
-		m:        newEngineMetrics(opts.Registerer),
+		m:        m.m,
 		alerts:   make(map[uint64]alertState, min(cfg.State.MaxAlerts, 4096)),
 		pending:  map[uint64]struct{}{},
 		flapping: map[uint64]struct{}{},

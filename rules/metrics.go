@@ -171,12 +171,41 @@ func (en *Engine) flush(rs *RuleSet) {
 			}
 		}
 	}
-	m.alerts.Set(float64(len(en.alerts)))
-	m.pending.Set(float64(len(en.pending)))
-	m.flappingNow.Set(float64(len(en.flapping)))
 	n := 0
 	for _, s := range en.inhib {
 		n += s.len()
 	}
-	m.sources.Set(float64(n))
+	en.reportState([numStateGauges]int{len(en.alerts), len(en.pending), len(en.flapping), n})
+}
+
+// The state gauges, in the order of stateGauges.
+const numStateGauges = 4
+
+// reportState moves the state gauges by the change since the last report,
+// so engines sharing EngineMetrics (one per partition) add up.
+func (en *Engine) reportState(now [numStateGauges]int) {
+	gs := [numStateGauges]prometheus.Gauge{en.m.alerts, en.m.pending, en.m.flappingNow, en.m.sources}
+	for i, g := range gs {
+		if d := now[i] - en.reported[i]; d != 0 && g != nil {
+			g.Add(float64(d))
+		}
+	}
+	en.reported = now
+}
+
+// Close takes the engine's state out of the shared state gauges; call it
+// when the engine is dropped (its partition moved to another instance).
+func (en *Engine) Close() {
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	en.reportState([numStateGauges]int{})
+}
+
+// EngineMetrics are the rules stage's metrics, registered once and shared
+// by the engines of every partition.
+type EngineMetrics struct{ m *engineMetrics }
+
+// NewEngineMetrics registers the rules stage's metrics on reg.
+func NewEngineMetrics(reg prometheus.Registerer) *EngineMetrics {
+	return &EngineMetrics{newEngineMetrics(reg)}
 }

@@ -207,6 +207,8 @@ func daemonConfig(broker, topic, group, chAddr, db string) string {
   topics: [%s]
   group_id: %s
   dead_letter_topic: %s.dlq
+  keyed_topic: %s.keyed
+  state_topic: %s.state
   commit_interval: 200ms
 clickhouse:
   addr: [%s]
@@ -217,7 +219,7 @@ clickhouse:
   retry:
     initial_backoff: 100ms
     max_backoff: 1s
-`, broker, topic, group, topic, chAddr, db)
+`, broker, topic, group, topic, topic, topic, chAddr, db)
 }
 
 // TestKafkaToClickHouse: alerts produced to Kafka in every format appear as

@@ -48,6 +48,14 @@ type pipeline struct {
 	correlation correlator
 	onUpdates   func([]correlate.Update)
 	corrMu      sync.Mutex
+	// watermarkLag is how far the correlation watermark trails the clock
+	// (correlate.allowed_lateness): events that late still count.
+	watermarkLag time.Duration
+
+	// Event time (see handleOrdered): clock is the latest event time seen,
+	// tickedAt the clock when the timers last ran, which is `now` for the
+	// stages.
+	clock, tickedAt time.Time
 
 	mu      sync.Mutex
 	seq     uint64
@@ -67,6 +75,70 @@ func newPipeline(sink eventSink, binder ciBinder, engine *rules.Engine, now func
 	p := &pipeline{sink: sink, binder: binder, rules: engine, now: now}
 	p.scratch.New = func() any { return new(pipelineScratch) }
 	return p
+}
+
+// eventClockTick is how far the event-time clock moves between two runs of
+// the timers (rules stage ticks, correlation watermark).
+const eventClockTick = time.Second
+
+// newEventTimePipeline returns a pipeline that runs on event time (see
+// handleOrdered), with the correlation engine corr.
+func newEventTimePipeline(sink eventSink, binder ciBinder, engine *rules.Engine, corr correlator, watermarkLag time.Duration) *pipeline {
+	p := newPipeline(sink, binder, engine, nil)
+	p.now = func() time.Time { return p.tickedAt }
+	p.correlation = corr
+	p.watermarkLag = watermarkLag
+	return p
+}
+
+// handleOrdered processes events in order on the event-time clock, the
+// latest event time seen. Whenever the clock has moved eventClockTick past
+// the last run of the timers, they run (rules.Tick, the correlation
+// watermark) before the next event. The events between two runs go to
+// Handle together with the time of the last run as `now`, so the outcome
+// depends on the order of the events only, never on how they were batched:
+// replay and live processing of the same sequence agree.
+func (p *pipeline) handleOrdered(ctx context.Context, events []event.Event) (uint64, error) {
+	start := 0
+	for i := range events {
+		t := events[i].Time
+		if !t.After(p.clock) {
+			continue
+		}
+		p.clock = t
+		if p.clock.Sub(p.tickedAt) < eventClockTick {
+			continue
+		}
+		if i > start {
+			if _, err := p.Handle(ctx, events[start:i]); err != nil {
+				return p.position(), err
+			}
+			start = i
+		}
+		if err := p.advanceTo(ctx, p.clock); err != nil {
+			return p.position(), err
+		}
+	}
+	if start < len(events) {
+		return p.Handle(ctx, events[start:])
+	}
+	return p.position(), nil
+}
+
+// advanceTo moves the event-time clock to t (if later) and runs the timers.
+func (p *pipeline) advanceTo(ctx context.Context, t time.Time) error {
+	if t.After(p.clock) {
+		p.clock = t
+	}
+	p.tickedAt = p.clock
+	return p.tick(ctx)
+}
+
+// position is the sink position after everything recorded so far.
+func (p *pipeline) position() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seq
 }
 
 // Handle implements ingest.Handler.
@@ -128,7 +200,7 @@ func (p *pipeline) tick(ctx context.Context) error {
 				p.emit(p.correlation.Process(&d.Event, correlate.InputFromDecision(&d.Decision), now))
 			}
 		}
-		p.emit(p.correlation.Advance(now))
+		p.emit(p.correlation.Advance(now.Add(-p.watermarkLag)))
 	}
 	return nil
 }
@@ -143,7 +215,13 @@ func (p *pipeline) emit(ups []correlate.Update) {
 // record hands rows to the sink and returns the durability position.
 func (p *pipeline) record(ctx context.Context, rows []analytics.EventRow) (uint64, error) {
 	if p.sink != nil {
-		return p.sink.Append(ctx, rows)
+		pos, err := p.sink.Append(ctx, rows)
+		if err == nil {
+			p.mu.Lock()
+			p.seq = max(p.seq, pos)
+			p.mu.Unlock()
+		}
+		return pos, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -27,6 +27,7 @@ type replayOptions struct {
 	cmdbFormat string
 	rulesFiles []string
 	eventsOut  string
+	partitions int
 	// stderr receives the summary line; os.Stderr when nil.
 	stderr io.Writer
 }
@@ -139,34 +140,50 @@ func runReplay(ctx context.Context, flags commonFlags, opts replayOptions) error
 	if err != nil {
 		return err
 	}
-	// The clock is the time of the latest event read.
-	var clock time.Time
-	pipe := newPipeline(sink, binder, stage.engine, func() time.Time { return clock })
-	engine := correlate.New(cfg.Correlate, correlateTop)
+	// One pipeline per partition, each with its own rules and correlation
+	// engines and event-time clock, fed by the same keys as the daemon's
+	// keyed topic: with --partitions set to its partition count, replay
+	// computes what the daemon's instances compute together.
+	if opts.partitions == 0 {
+		opts.partitions = 1
+	}
+	if opts.partitions < 1 {
+		return fmt.Errorf("--partitions: must be at least 1, got %d", opts.partitions)
+	}
 	var incidents []*correlate.Incident
-	pipe.correlation = engine
-	pipe.onUpdates = func(ups []correlate.Update) {
+	collect := func(ups []correlate.Update) {
 		for _, u := range ups {
 			if u.Kind == correlate.UpdateClosed {
 				incidents = append(incidents, u.Incident)
 			}
 		}
 	}
-	stats, err := replayEvents(ctx, in, pipe, cfg, &clock)
+	pipes := make([]*pipeline, opts.partitions)
+	engines := make([]*correlate.Engine, opts.partitions)
+	for i := range pipes {
+		re := stage.engine
+		if i > 0 {
+			if re, err = stage.newEngine(); err != nil {
+				return err
+			}
+		}
+		engines[i] = correlate.New(cfg.Correlate, correlateTop)
+		pipes[i] = newEventTimePipeline(sink, binder, re, engines[i], cfg.Correlate.AllowedLateness)
+		pipes[i].onUpdates = collect
+	}
+	keys := newPartitionKeyer(ruleTopo, &cfg.Correlate)
+	stats, err := replayEvents(ctx, in, pipes, keys, binder, cfg)
 	if err != nil {
 		return err
 	}
 	// End of input: the last timers, then every window closes.
-	if err := pipe.tick(ctx); err != nil {
-		return err
-	}
-	pipe.onUpdates(engine.Flush())
-	sort.SliceStable(incidents, func(i, j int) bool {
-		if !incidents[i].OpenedAt.Equal(incidents[j].OpenedAt) {
-			return incidents[i].OpenedAt.Before(incidents[j].OpenedAt)
+	for i, p := range pipes {
+		if err := p.advanceTo(ctx, p.clock); err != nil {
+			return err
 		}
-		return incidents[i].ID < incidents[j].ID
-	})
+		collect(engines[i].Flush())
+	}
+	sortIncidents(incidents)
 
 	bw := bufio.NewWriterSize(out, 1<<16)
 	enc := json.NewEncoder(bw)
@@ -224,14 +241,19 @@ type replayStats struct {
 	lines, accepted, rejected int
 }
 
-// replayEvents feeds in line by line. A bad line is reported on stderr with
-// its line number and skipped; it never stops the replay.
-func replayEvents(ctx context.Context, in io.Reader, pipe *pipeline, cfg *Config, clock *time.Time) (replayStats, error) {
+// replayEvents feeds in line by line, each event to the pipeline of its
+// partition. A bad line is reported on stderr with its line number and
+// skipped; it never stops the replay.
+func replayEvents(ctx context.Context, in io.Reader, pipes []*pipeline, keys *partitionKeyer, binder ciBinder, cfg *Config) (replayStats, error) {
 	var st replayStats
 	dec := ingest.NewDecoder(cfg.limits(), cfg.eventDefaults())
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 1<<16), 16<<20)
-	var events []event.Event
+	var (
+		events []event.Event
+		clock  time.Time // the latest event time: "now" for events without one
+		one    [1]event.Event
+	)
 	for sc.Scan() {
 		st.lines++
 		line := sc.Bytes()
@@ -239,25 +261,30 @@ func replayEvents(ctx context.Context, in io.Reader, pipe *pipeline, cfg *Config
 			continue
 		}
 		var errs []ingest.DecodeError
-		events, errs = dec.Decode(ingest.FormatEvents, line, *clock, events[:0])
+		events, errs = dec.Decode(ingest.FormatEvents, line, clock, events[:0])
 		for _, e := range errs {
 			st.rejected++
 			fmt.Fprintf(os.Stderr, "replay: line %d: %v\n", st.lines, e.Err)
 		}
 		for i := range events {
-			if events[i].Time.After(*clock) {
-				*clock = events[i].Time
+			ev := &events[i]
+			if ev.Time.After(clock) {
+				clock = ev.Time
 			}
-		}
-		if len(events) == 0 {
-			continue
-		}
-		// The rules stage's timers run on the same event-time clock.
-		if err := pipe.tick(ctx); err != nil {
-			return st, err
-		}
-		if _, err := pipe.Handle(ctx, events); err != nil {
-			return st, err
+			p := pipes[0]
+			if len(pipes) > 1 {
+				// Bound as the first stage binds, to find the partition.
+				one[0] = *ev
+				if binder != nil {
+					if ci, ok := binder.Bind(&one[0]); ok {
+						one[0].CI = ci
+					}
+				}
+				p = pipes[partitionOf(keys.key(&one[0]), len(pipes))]
+			}
+			if _, err := p.handleOrdered(ctx, events[i:i+1]); err != nil {
+				return st, err
+			}
 		}
 		st.accepted += len(events)
 	}
@@ -265,4 +292,14 @@ func replayEvents(ctx context.Context, in io.Reader, pipe *pipeline, cfg *Config
 		return st, fmt.Errorf("--events line %d: %w", st.lines+1, err)
 	}
 	return st, nil
+}
+
+// sortIncidents orders incidents by opening time, then id.
+func sortIncidents(incs []*correlate.Incident) {
+	sort.SliceStable(incs, func(i, j int) bool {
+		if !incs[i].OpenedAt.Equal(incs[j].OpenedAt) {
+			return incs[i].OpenedAt.Before(incs[j].OpenedAt)
+		}
+		return incs[i].ID < incs[j].ID
+	})
 }

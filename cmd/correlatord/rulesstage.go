@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -26,13 +24,21 @@ func (a ruleTopology) DependsOn(dependent, dependency string, maxHops int) bool 
 	return ok
 }
 
-// rulesStage is the rules engine with what feeds it: the rule files
-// (reloaded by the manager) and the change records.
+// rulesStage is what feeds the rules engines: the rule files (reloaded by
+// the manager) and the change records. Each partition of the stateful stage
+// has an engine of its own (its alerts' state moves with the partition);
+// the engines share the rule set, the change records and the metrics.
 type rulesStage struct {
 	manager *rules.Manager
 	changes *rules.ChangeStore
-	engine  *rules.Engine
+	opts    rules.EngineOptions
+	// engine is the first engine, for the single-partition users (replay,
+	// benchmarks).
+	engine *rules.Engine
 }
+
+// newEngine returns a rules engine with empty state.
+func (s *rulesStage) newEngine() (*rules.Engine, error) { return rules.NewEngine(s.opts) }
 
 // newRulesStage builds the rules stage and loads the rule and change files.
 // topology returns the current CMDB snapshot (nil: no CMDB).
@@ -45,7 +51,7 @@ func newRulesStage(cfg rules.Config, topology func() *cmdb.Topology, reg prometh
 	if err := mgr.Reload(); err != nil {
 		return nil, err
 	}
-	opts := rules.EngineOptions{Config: cfg, Rules: mgr.RuleSet, Changes: changes, Registerer: reg}
+	opts := rules.EngineOptions{Config: cfg, Rules: mgr.RuleSet, Changes: changes, Metrics: rules.NewEngineMetrics(reg)}
 	if topology != nil {
 		opts.Topology = func() rules.Topology {
 			if t := topology(); t != nil {
@@ -58,7 +64,7 @@ func newRulesStage(cfg rules.Config, topology func() *cmdb.Topology, reg prometh
 	if err != nil {
 		return nil, err
 	}
-	return &rulesStage{manager: mgr, changes: changes, engine: engine}, nil
+	return &rulesStage{manager: mgr, changes: changes, opts: opts, engine: engine}, nil
 }
 
 // decisionRecord is how a decision is stored with its event.
@@ -67,27 +73,6 @@ func decisionRecord(d *rules.Decision) analytics.DecisionRecord {
 		Class: d.Class.String(), Outcome: d.Outcome.String(), Rule: d.Rule, Maintenance: d.Maintenance,
 		ChangeID: d.ChangeID, InhibitedBy: d.InhibitedBy, Correlate: d.Correlate, Flapping: d.Flapping,
 		DedupCount: d.DedupCount,
-	}
-}
-
-// tickInterval is how often live processing advances the rules stage's
-// timers (warning persistence, flap stability).
-const tickInterval = time.Second
-
-// runTicks advances the rules stage every tickInterval and records what it
-// releases (promoted warnings, held resolutions) until ctx is done.
-func runTicks(ctx context.Context, p *pipeline, logger *zap.Logger) {
-	t := time.NewTicker(tickInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := p.tick(ctx); err != nil && ctx.Err() == nil {
-				logger.Warn("recording events released by the rules stage failed", zap.Error(err))
-			}
-		}
 	}
 }
 

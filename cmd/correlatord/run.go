@@ -155,58 +155,97 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 	if err != nil {
 		return err
 	}
-	pipe := newPipeline(sink, binder, stage.engine, time.Now)
+	state := newStateStage(cfg, sink, stage, topology, nil, reg, logger)
 
-	// Ingest: Kafka consumer, and the HTTP endpoints' forwarder.
+	// Ingest: with Kafka, the first stage (input topics -> keyed topic) and
+	// the stateful stage (keyed topic -> rules, correlation, analytics);
+	// without it, one in-process partition behind the HTTP endpoints.
 	token, err := ingest.ResolveSecret(cfg.HTTP.BearerToken, cfg.HTTP.BearerTokenFile, "CORRELATOR_INGEST_TOKEN")
 	if err != nil {
 		return fmt.Errorf("http.bearer_token_file: %w", err)
 	}
 	var (
-		consumer  *ingest.Consumer
-		forwarder ingest.Forwarder = &ingest.PipelineForwarder{Handler: pipe}
+		consumer    *ingest.Consumer
+		partitioned *ingest.PartitionedConsumer
+		inProcess   *partitionWorker
+		forwarder   ingest.Forwarder
 	)
 	if cfg.Kafka.Enabled() {
-		if *cfg.Kafka.CreateTopics {
-			topics := append([]string{cfg.Kafka.DeadLetterTopic}, cfg.Kafka.Topics...)
-			if cfg.Kafka.ChangeTopic != "" {
-				topics = append(topics, cfg.Kafka.ChangeTopic)
+		kc := cfg.Kafka
+		if *kc.CreateTopics {
+			specs := []ingest.TopicSpec{{Name: kc.DeadLetterTopic}, {Name: kc.KeyedTopic},
+				{Name: kc.StateTopic, Configs: ingest.ChangelogTopicConfigs}}
+			for _, t := range kc.Topics {
+				specs = append(specs, ingest.TopicSpec{Name: t})
 			}
-			if err := ingest.EnsureTopics(ctx, cfg.Kafka, topics, logger); err != nil {
+			if kc.ChangeTopic != "" {
+				specs = append(specs, ingest.TopicSpec{Name: kc.ChangeTopic})
+			}
+			if err := ingest.EnsureTopicSpecs(ctx, kc, specs, logger); err != nil {
 				return err
 			}
 		}
-		reader, err := ingest.NewReader(cfg.Kafka, logger)
+		if err := checkStatePartitions(ctx, kc); err != nil {
+			return err
+		}
+		reader, err := ingest.NewReader(kc, logger)
 		if err != nil {
 			return err
 		}
 		cleanups = append(cleanups, reader.Close)
-		dlq, err := ingest.NewWriter(cfg.Kafka, cfg.Kafka.DeadLetterTopic, logger)
+		dlq, err := ingest.NewWriter(kc, kc.DeadLetterTopic, logger)
 		if err != nil {
 			return err
 		}
 		cleanups = append(cleanups, dlq.Close)
-		producer, err := ingest.NewWriter(cfg.Kafka, cfg.Kafka.IngestTopic, logger)
+		producer, err := ingest.NewWriter(kc, kc.IngestTopic, logger)
 		if err != nil {
 			return err
 		}
 		cleanups = append(cleanups, producer.Close)
+		keyed, err := ingest.NewWriter(kc, kc.KeyedTopic, logger)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, keyed.Close)
+		changelog, err := ingest.NewChangelog(kc, kc.StateTopic, logger)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, changelog.Close)
+		state.changelog = changelog
 		forwarder = &ingest.KafkaForwarder{Writer: producer, Metrics: ingestMetrics}
-		consumer = ingest.NewConsumer(reader, dlq, pipe, ingest.ConsumerOptions{
-			Format:          cfg.Kafka.Format,
-			MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
-			MaxBatchEvents:  cfg.Kafka.MaxBatchEvents,
-			CommitInterval:  cfg.Kafka.CommitInterval,
+		first := &keyer{writer: keyed, binder: binder, keys: newPartitionKeyer(topology, &cfg.Correlate)}
+		consumer = ingest.NewConsumer(reader, dlq, first, ingest.ConsumerOptions{
+			Format:          kc.Format,
+			MaxMessageBytes: kc.MaxMessageBytes,
+			MaxBatchEvents:  kc.MaxBatchEvents,
+			CommitInterval:  kc.CommitInterval,
 			Policy:          cfg.policy(),
 			Limits:          cfg.limits(),
 			Defaults:        cfg.eventDefaults(),
 		}, ingestMetrics, logger)
-		kcfg := cfg.Kafka
-		ready.add("kafka", func(ctx context.Context) error { return ingest.PingKafka(ctx, kcfg) })
-		logger.Info("kafka on", zap.Strings("brokers", cfg.Kafka.Brokers), zap.Strings("topics", cfg.Kafka.Topics),
-			zap.String("group_id", cfg.Kafka.GroupID), zap.String("dead_letter_topic", cfg.Kafka.DeadLetterTopic))
+		partitioned = ingest.NewPartitionedConsumer(kc, ingest.PartitionedOptions{
+			Topic:          kc.KeyedTopic,
+			GroupID:        kc.StateGroupID,
+			MaxBatchEvents: kc.MaxBatchEvents,
+			CommitInterval: kc.CommitInterval,
+			Limits:         cfg.limits(),
+			Defaults:       cfg.eventDefaults(),
+		}, state.open, dlq, ingestMetrics, reg, logger)
+		ready.add("kafka", func(ctx context.Context) error { return ingest.PingKafka(ctx, kc) })
+		logger.Info("kafka on", zap.Strings("brokers", kc.Brokers), zap.Strings("topics", kc.Topics),
+			zap.String("group_id", kc.GroupID), zap.String("keyed_topic", kc.KeyedTopic), zap.String("state_topic", kc.StateTopic),
+			zap.String("state_group_id", kc.StateGroupID), zap.String("dead_letter_topic", kc.DeadLetterTopic))
 	} else {
-		logger.Info("kafka off: HTTP ingest feeds the pipeline in-process")
+		state.binder = binder
+		w, _, err := state.open(ctx, 0, 0)
+		if err != nil {
+			return err
+		}
+		inProcess = w.(*partitionWorker)
+		forwarder = &ingest.PipelineForwarder{Handler: inProcessHandler{inProcess}}
+		logger.Info("kafka off: HTTP ingest feeds one in-process partition; correlation state is not kept across restarts")
 	}
 
 	httpIngest := ingest.NewHTTPHandler(ingest.HTTPOptions{
@@ -216,7 +255,10 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		Limits:       cfg.limits(),
 		Defaults:     cfg.eventDefaults(),
 	}, forwarder, token, ingestMetrics, logger)
-	mux := newMux(reg, ready, httpIngest.Register)
+	mux := newMux(reg, ready, func(m *http.ServeMux) {
+		httpIngest.Register(m)
+		registerIncidentAPI(m, state, topology)
+	})
 
 	ln := opts.listener
 	if ln == nil {
@@ -259,11 +301,13 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		changes := newChangeConsumer(cfg.Kafka, stage.changes, reg, logger)
 		goRun("change consumer", func() error { return changes.Run(storeCtx) })
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		runTicks(storeCtx, pipe, logger)
-	}()
+	if inProcess != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runIdle(storeCtx, inProcess, logger)
+		}()
+	}
 	if store != nil {
 		goRun("cmdb", func() error { return store.Run(storeCtx, cmdbReload) })
 		if chClient != nil {
@@ -287,6 +331,19 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		}()
 	} else {
 		close(consumerDone)
+	}
+	partitionedCtx, stopPartitioned := context.WithCancel(context.Background())
+	defer stopPartitioned()
+	partitionedDone := make(chan struct{})
+	if partitioned != nil {
+		go func() {
+			defer close(partitionedDone)
+			if err := partitioned.Run(partitionedCtx); err != nil {
+				errc <- fmt.Errorf("stateful stage: %w", err)
+			}
+		}()
+	} else {
+		close(partitionedDone)
 	}
 	serverDone := make(chan struct{})
 	go func() {
@@ -338,6 +395,10 @@ loop:
 	<-serverDone
 	stopConsumer()
 	<-consumerDone
+	// The stateful stage checkpoints every partition on the way out (rows,
+	// state, offsets), so the writer still runs.
+	stopPartitioned()
+	<-partitionedDone
 	stopStore()
 	stopWriter() // the writer flushes what it holds, bounded by its own timeout
 	wg.Wait()

@@ -1,0 +1,537 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/correlatord/correlatord/cmdb"
+	"github.com/correlatord/correlatord/correlate"
+	"github.com/correlatord/correlatord/event"
+	"github.com/correlatord/correlatord/ingest"
+	"github.com/correlatord/correlatord/rules"
+)
+
+// The daemon runs in two stages when Kafka is on.
+//
+// The first stage (keyer) consumes the input topics in the instance's
+// consumer group, binds each event to its CI and produces it onto the keyed
+// topic under its topology partition key: the events that may end in one
+// incident share a key, so they share a partition.
+//
+// The second, stateful stage (stateStage) consumes the keyed topic in a
+// consumer group of its own, with one worker per assigned partition: the
+// partition's rules engine, correlation engine and event-time clock. A
+// worker's state goes to the changelog (a compacted topic with one partition
+// per keyed partition) at every checkpoint, before the offset commit, and
+// is restored from it when the partition is assigned, here or on another
+// instance.
+
+// partitionKeyer computes topology partition keys.
+type partitionKeyer struct {
+	topology func() *cmdb.Topology // nil: no CMDB
+	attr     string                // CI attribute to key by; "" keys by component
+	groupBy  []string
+
+	mu    sync.Mutex
+	topo  *cmdb.Topology
+	comps []string // component -> its smallest CI id, for topo
+}
+
+func newPartitionKeyer(topology func() *cmdb.Topology, cfg *correlate.Config) *partitionKeyer {
+	return &partitionKeyer{topology: topology, attr: cfg.PartitionAttribute(), groupBy: cfg.GroupBy}
+}
+
+// key returns ev's partition key. A component is named by its smallest CI
+// id rather than its index, so keys stay put across CMDB reloads that do
+// not change the component.
+func (k *partitionKeyer) key(ev *event.Event) string {
+	if ev.CI != "" && k.topology != nil {
+		if t := k.topology(); t != nil {
+			if n, ok := t.Node(ev.CI); ok {
+				if k.attr != "" {
+					if v := t.At(n).Attributes[k.attr]; v != "" {
+						return "attr/" + v
+					}
+				}
+				return "comp/" + k.componentName(t, t.ComponentOf(n))
+			}
+		}
+	}
+	var b strings.Builder
+	b.WriteString("labels/")
+	for _, l := range k.groupBy {
+		b.WriteString(l)
+		b.WriteByte('=')
+		b.WriteString(ev.Labels[l])
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+func (k *partitionKeyer) componentName(t *cmdb.Topology, c int) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if t != k.topo {
+		k.comps = make([]string, t.Components())
+		for n := cmdb.Node(0); int(n) < t.Len(); n++ {
+			ci := t.ComponentOf(n)
+			if id := t.ID(n); k.comps[ci] == "" || id < k.comps[ci] {
+				k.comps[ci] = id
+			}
+		}
+		k.topo = t
+	}
+	return k.comps[c]
+}
+
+// partitionOf maps a key to a partition as the keyed topic's producer does.
+func partitionOf(key string, partitions int) int {
+	var h kafka.Hash
+	return h.Balance(kafka.Message{Key: []byte(key)}, seq(partitions)...)
+}
+
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
+}
+
+// keyer is the first stage's ingest.Handler: it binds events to CIs and
+// produces them onto the keyed topic. An event is durable once the broker
+// acknowledged it there.
+type keyer struct {
+	writer ingest.MessageWriter
+	binder ciBinder // nil: no CMDB
+	keys   *partitionKeyer
+
+	mu  sync.Mutex
+	pos uint64
+}
+
+// Handle implements ingest.Handler.
+func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error) {
+	msgs := make([]kafka.Message, len(events))
+	for i := range events {
+		ev := events[i] // binding sets CI on a copy: the caller owns events
+		if k.binder != nil {
+			if ci, ok := k.binder.Bind(&ev); ok {
+				ev.CI = ci
+			}
+		}
+		v, err := json.Marshal(&ev)
+		if err != nil {
+			return 0, fmt.Errorf("encode event %s: %w", ev.ID, err)
+		}
+		msgs[i] = kafka.Message{Key: []byte(k.keys.key(&ev)), Value: v}
+	}
+	if err := k.writer.WriteMessages(ctx, msgs...); err != nil {
+		return 0, fmt.Errorf("produce %d events to the keyed topic: %w", len(msgs), err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.pos += uint64(len(events))
+	return k.pos, nil
+}
+
+// Durable implements ingest.Handler: produced is durable.
+func (k *keyer) Durable() uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.pos
+}
+
+// WaitDurable implements ingest.Handler.
+func (k *keyer) WaitDurable(context.Context, uint64) error { return nil }
+
+// stateMetrics are the stateful stage's metrics.
+type stateMetrics struct {
+	updates       *prometheus.CounterVec
+	openIncidents prometheus.Gauge
+	latency       prometheus.Histogram
+	stateBytes    prometheus.Counter
+}
+
+func newStateMetrics(reg prometheus.Registerer) *stateMetrics {
+	f := promauto.With(reg)
+	return &stateMetrics{
+		updates: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "correlator_correlate_updates_total",
+			Help: "Changes the correlation engine made to incidents, by kind (opened, joined, merged, root_cause, resolved, reopened, unattached, closed).",
+		}, []string{"kind"}),
+		openIncidents: f.NewGauge(prometheus.GaugeOpts{
+			Name: "correlator_correlate_incidents_live",
+			Help: "Incidents in the correlation state of this instance (open, or resolved within the reopen window).",
+		}),
+		latency: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "correlator_event_to_incident_seconds",
+			Help:    "Time from an event's own timestamp to its incident update (ingest, Kafka, queueing and correlation).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 18),
+		}),
+		stateBytes: f.NewCounter(prometheus.CounterOpts{
+			Name: "correlator_state_changelog_bytes_total",
+			Help: "Bytes of correlation state written to the changelog.",
+		}),
+	}
+}
+
+// stateStage owns what the partitions of the stateful stage share, and
+// opens their workers.
+type stateStage struct {
+	cfg       *Config
+	sink      eventSink // nil: analytics off
+	binder    ciBinder  // set when there is no first stage (Kafka off)
+	rules     *rulesStage
+	topology  func() *cmdb.Topology
+	changelog *ingest.Changelog // nil: the state is not durable (Kafka off)
+	metrics   *stateMetrics
+	logger    *zap.Logger
+	wall      func() time.Time
+
+	mu      sync.Mutex
+	workers map[int]*partitionWorker
+}
+
+func newStateStage(cfg *Config, sink eventSink, rs *rulesStage, topology func() *cmdb.Topology, changelog *ingest.Changelog, reg prometheus.Registerer, logger *zap.Logger) *stateStage {
+	return &stateStage{cfg: cfg, sink: sink, rules: rs, topology: topology, changelog: changelog,
+		metrics: newStateMetrics(reg), logger: logger, wall: time.Now, workers: map[int]*partitionWorker{}}
+}
+
+// partitionMeta is the worker's own changelog record, written after the
+// engine's in every checkpoint: the marker of what the state includes.
+type partitionMeta struct {
+	V        int       `json:"v"`
+	Next     int64     `json:"next_offset"`
+	Clock    time.Time `json:"clock"`
+	TickedAt time.Time `json:"ticked_at"`
+}
+
+const partitionMetaKey = "partition"
+
+// maxClosedKept bounds the closed incidents a worker keeps for the API.
+const maxClosedKept = 1000
+
+// partitionWorker is one partition of the stateful stage. It implements
+// ingest.PartitionWorker.
+type partitionWorker struct {
+	stage     *stateStage
+	partition int
+	pipe      *pipeline
+	engine    *correlate.Engine
+	rules     *rules.Engine
+
+	mu        sync.Mutex // Handle from HTTP requests (Kafka off) and the API
+	next      int64      // offset after the last message handled
+	changed   bool       // state changed since the last checkpoint
+	unsent    []correlate.StateRecord
+	lastEvent time.Time // wall clock of the last event, for Idle
+	lastIdle  time.Time
+	live      int // incidents in the engine, for the gauge
+	closed    []*correlate.Incident
+	recs      []ingest.ChangelogRecord
+}
+
+func (s *stateStage) newWorker(partition int) (*partitionWorker, error) {
+	re, err := s.rules.newEngine()
+	if err != nil {
+		return nil, err
+	}
+	var corrTopo func() correlate.Topology
+	if s.topology != nil {
+		// One adapter per snapshot and worker: it keeps scratch buffers.
+		var (
+			last *cmdb.Topology
+			ad   *correlate.CMDB
+		)
+		corrTopo = func() correlate.Topology {
+			t := s.topology()
+			if t == nil {
+				return nil
+			}
+			if t != last {
+				last, ad = t, correlate.NewCMDB(t)
+			}
+			return ad
+		}
+	}
+	engine := correlate.New(s.cfg.Correlate, corrTopo)
+	w := &partitionWorker{stage: s, partition: partition, engine: engine, rules: re, next: -1}
+	w.pipe = newEventTimePipeline(s.sink, s.binder, re, engine, s.cfg.Correlate.AllowedLateness)
+	w.pipe.onUpdates = w.onUpdates
+	return w, nil
+}
+
+// open implements ingest.PartitionOpener: it restores the partition from
+// the changelog and returns where to read from.
+func (s *stateStage) open(ctx context.Context, partition int, committed int64) (ingest.PartitionWorker, int64, error) {
+	w, err := s.newWorker(partition)
+	if err != nil {
+		return nil, 0, err
+	}
+	from := committed
+	if s.changelog != nil {
+		var (
+			recs []correlate.StateRecord
+			meta *partitionMeta
+		)
+		err := s.changelog.Read(ctx, partition, func(r ingest.ChangelogRecord) error {
+			if string(r.Key) == partitionMetaKey {
+				meta = nil
+				if r.Value != nil {
+					meta = new(partitionMeta)
+					if err := json.Unmarshal(r.Value, meta); err != nil {
+						return fmt.Errorf("changelog %s partition %d: record %q: %w", s.changelog.Topic(), partition, partitionMetaKey, err)
+					}
+				}
+				return nil
+			}
+			recs = append(recs, correlate.StateRecord{Key: string(r.Key), Value: r.Value})
+			return nil
+		})
+		if err != nil {
+			w.rules.Close()
+			return nil, 0, err
+		}
+		if err := w.engine.Restore(recs); err != nil {
+			w.rules.Close()
+			return nil, 0, fmt.Errorf("changelog %s partition %d: %w", s.changelog.Topic(), partition, err)
+		}
+		if meta != nil {
+			w.pipe.clock, w.pipe.tickedAt = meta.Clock, meta.TickedAt
+			w.next = meta.Next
+			// The state may be ahead of the committed offset (written,
+			// then the commit failed or the process died): read on from
+			// the state, or its events would be applied twice.
+			if meta.Next > from {
+				from = meta.Next
+			}
+		}
+		s.logger.Info("partition state restored", zap.Int("partition", partition), zap.Int("records", len(recs)),
+			zap.Int("incidents", len(w.engine.Incidents())), zap.Int64("committed", committed), zap.Int64("from", from))
+	}
+	w.live = len(w.engine.Incidents())
+	s.metrics.openIncidents.Add(float64(w.live))
+	w.lastEvent = s.wall()
+	s.mu.Lock()
+	s.workers[partition] = w
+	s.mu.Unlock()
+	return w, from, nil
+}
+
+// Handle implements ingest.PartitionWorker.
+func (w *partitionWorker) Handle(ctx context.Context, events []event.Event, next int64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.next = next
+	w.changed = true
+	if len(events) == 0 {
+		return nil
+	}
+	if _, err := w.pipe.handleOrdered(ctx, events); err != nil {
+		return err
+	}
+	now := w.stage.wall()
+	w.lastEvent = now
+	for i := range events {
+		w.stage.metrics.latency.Observe(now.Sub(events[i].Time).Seconds())
+	}
+	return nil
+}
+
+// handle is Handle for the in-process pipeline (Kafka off).
+func (w *partitionWorker) handle(ctx context.Context, events []event.Event) (uint64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	pos, err := w.pipe.handleOrdered(ctx, events)
+	if err == nil {
+		w.lastEvent = w.stage.wall()
+	}
+	return pos, err
+}
+
+// Idle implements ingest.PartitionWorker: after correlate.idle_advance
+// without events the event-time clock follows the wall clock.
+func (w *partitionWorker) Idle(ctx context.Context, now time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if now.Sub(w.lastEvent) < w.stage.cfg.Correlate.IdleAdvance || w.pipe.clock.IsZero() {
+		return nil
+	}
+	from := w.lastEvent
+	if w.lastIdle.After(from) {
+		from = w.lastIdle
+	}
+	w.lastIdle = now
+	if d := now.Sub(from); d > 0 {
+		w.changed = true
+		return w.pipe.advanceTo(ctx, w.pipe.clock.Add(d))
+	}
+	return nil
+}
+
+func (w *partitionWorker) onUpdates(ups []correlate.Update) {
+	m := w.stage.metrics
+	for _, u := range ups {
+		m.updates.WithLabelValues(string(u.Kind)).Inc()
+		switch u.Kind {
+		case correlate.UpdateOpened:
+			w.live++
+			m.openIncidents.Inc()
+		case correlate.UpdateMerged:
+			w.live--
+			m.openIncidents.Dec()
+		case correlate.UpdateClosed:
+			w.live--
+			m.openIncidents.Dec()
+			if len(w.closed) == maxClosedKept {
+				w.closed = append(w.closed[:0], w.closed[1:]...)
+			}
+			w.closed = append(w.closed, u.Incident)
+		}
+	}
+}
+
+// Checkpoint implements ingest.PartitionWorker: the analytics rows first,
+// then the state, then (the caller) the offset, so that whatever a crash
+// interrupts is redone from a state that agrees with the offset.
+func (w *partitionWorker) Checkpoint(ctx context.Context) (int64, error) {
+	w.mu.Lock()
+	if !w.changed || w.stage.changelog == nil {
+		next := w.next
+		w.mu.Unlock()
+		return next, nil
+	}
+	pos, next := w.pipe.position(), w.next
+	recs, err := w.engine.AppendChanges(w.unsent)
+	w.unsent = nil
+	meta, merr := json.Marshal(partitionMeta{V: 1, Next: next, Clock: w.pipe.clock, TickedAt: w.pipe.tickedAt})
+	w.changed = false
+	w.mu.Unlock()
+	fail := func(err error) (int64, error) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		// Written again, with whatever changes next, at the next checkpoint.
+		w.unsent = append(recs, w.unsent...)
+		w.changed = true
+		return -1, err
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if merr != nil {
+		return fail(merr)
+	}
+	if err := w.pipe.WaitDurable(ctx, pos); err != nil {
+		return fail(fmt.Errorf("waiting for analytics rows: %w", err))
+	}
+	out := w.recs[:0]
+	n := 0
+	for _, r := range recs {
+		out = append(out, ingest.ChangelogRecord{Key: []byte(r.Key), Value: r.Value})
+		n += len(r.Key) + len(r.Value)
+	}
+	out = append(out, ingest.ChangelogRecord{Key: []byte(partitionMetaKey), Value: meta})
+	if err := w.stage.changelog.Write(ctx, w.partition, out); err != nil {
+		clear(out)
+		return fail(err)
+	}
+	clear(out)
+	w.recs = out[:0]
+	w.stage.metrics.stateBytes.Add(float64(n + len(meta)))
+	return next, nil
+}
+
+// Close implements ingest.PartitionWorker.
+func (w *partitionWorker) Close() {
+	s := w.stage
+	s.mu.Lock()
+	if s.workers[w.partition] == w {
+		delete(s.workers, w.partition)
+	}
+	s.mu.Unlock()
+	w.mu.Lock()
+	s.metrics.openIncidents.Sub(float64(w.live))
+	w.live = 0
+	w.mu.Unlock()
+	w.rules.Close()
+}
+
+// incidents returns the incidents of every partition this instance owns:
+// the live ones and the recently closed ones, by opening time.
+func (s *stateStage) incidents() []*correlate.Incident {
+	s.mu.Lock()
+	ws := make([]*partitionWorker, 0, len(s.workers))
+	for _, w := range s.workers {
+		ws = append(ws, w)
+	}
+	s.mu.Unlock()
+	var out []*correlate.Incident
+	for _, w := range ws {
+		w.mu.Lock()
+		out = append(out, w.closed...)
+		out = append(out, w.engine.Incidents()...)
+		w.mu.Unlock()
+	}
+	sortIncidents(out)
+	return out
+}
+
+// checkStatePartitions fails when the state topic and the keyed topic have
+// different partition counts: partition p of the state holds the state of
+// partition p of the keyed topic.
+func checkStatePartitions(ctx context.Context, kc ingest.KafkaConfig) error {
+	keyed, err := ingest.Partitions(ctx, kc, kc.KeyedTopic)
+	if err != nil {
+		return err
+	}
+	state, err := ingest.Partitions(ctx, kc, kc.StateTopic)
+	if err != nil {
+		return err
+	}
+	if keyed != state {
+		return fmt.Errorf("kafka.state_topic %s has %d partitions and kafka.keyed_topic %s has %d: they must match, since partition p of the state holds the state of keyed partition p",
+			kc.StateTopic, state, kc.KeyedTopic, keyed)
+	}
+	return nil
+}
+
+// inProcessHandler is the ingest.Handler of the in-process partition
+// (Kafka off): the HTTP endpoints hand their events to it.
+type inProcessHandler struct{ w *partitionWorker }
+
+func (h inProcessHandler) Handle(ctx context.Context, events []event.Event) (uint64, error) {
+	return h.w.handle(ctx, events)
+}
+
+func (h inProcessHandler) Durable() uint64 { return h.w.pipe.Durable() }
+
+func (h inProcessHandler) WaitDurable(ctx context.Context, pos uint64) error {
+	return h.w.pipe.WaitDurable(ctx, pos)
+}
+
+// runIdle calls the in-process partition's Idle every second until ctx is
+// done (the partitioned consumer does it for Kafka partitions).
+func runIdle(ctx context.Context, w *partitionWorker, logger *zap.Logger) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := w.Idle(ctx, now); err != nil && ctx.Err() == nil {
+				logger.Warn("advancing the event-time clock failed", zap.Error(err))
+			}
+		}
+	}
+}

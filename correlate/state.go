@@ -1,0 +1,281 @@
+package correlate
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/correlatord/correlatord/event"
+)
+
+// Durable state.
+//
+// The engine's state is its live groups plus a little engine-wide state
+// (the event-time clock, the sequence counter, inhibited events waiting for
+// an incident). AppendChanges turns what changed since its last call into
+// keyed records for a compacted changelog, in the manner of a Kafka Streams
+// state store: one record per changed group under "group/<incident id>", a
+// tombstone (nil value) for a group that left the state, and the engine
+// record under "engine". Restore rebuilds an engine from the latest record
+// of each key.
+//
+// Only what the engine cannot recompute is stored: the incident as
+// reported, the member onsets, the firing alerts and the index keys. The
+// topology indexes (reach, explain, hop sums) and the best candidates are
+// rebuilt from the CMDB at restore, so a record is small and does not pin
+// a topology version.
+
+// StateRecord is one changelog entry. A nil Value deletes Key.
+type StateRecord struct {
+	Key   string
+	Value []byte
+}
+
+// Changelog keys.
+const (
+	stateKeyEngine     = "engine"
+	stateKeyGroupPrefx = "group/"
+	stateVersion       = 1
+)
+
+// IsStateKey reports whether key is one of the engine's changelog keys;
+// callers sharing the changelog with other records use it to route them.
+func IsStateKey(key string) bool {
+	return key == stateKeyEngine || strings.HasPrefix(key, stateKeyGroupPrefx)
+}
+
+type memberState struct {
+	Member
+	Seq uint64 `json:"seq"`
+}
+
+type incidentState struct {
+	Incident
+	Members []memberState `json:"Members"`
+}
+
+type groupState struct {
+	V           int                  `json:"v"`
+	Incident    incidentState        `json:"incident"`
+	LabelKey    string               `json:"label_key,omitempty"`
+	Last        time.Time            `json:"last"`
+	Onset       map[string]time.Time `json:"onset,omitempty"`
+	Firing      map[uint64]uint64    `json:"firing,omitempty"`
+	SigFiring   map[uint64]int       `json:"sig_firing,omitempty"`
+	Keys        []uint64             `json:"keys,omitempty"`
+	QuietSince  time.Time            `json:"quiet_since"`
+	LastResolve time.Time            `json:"last_resolve"`
+	OpenSeq     uint64               `json:"open_seq"`
+}
+
+type pendingState struct {
+	ID          string       `json:"id"`
+	Time        time.Time    `json:"time"`
+	Status      event.Status `json:"status"`
+	CI          string       `json:"ci"`
+	Fingerprint string       `json:"fingerprint,omitempty"`
+	AlertName   string       `json:"alertname,omitempty"`
+	At          time.Time    `json:"at"`
+}
+
+type engineState struct {
+	V         int            `json:"v"`
+	MaxSeen   time.Time      `json:"max_seen"`
+	Watermark time.Time      `json:"watermark"`
+	Seq       uint64         `json:"seq"`
+	Pending   []pendingState `json:"pending,omitempty"`
+}
+
+// AppendChanges appends to dst the records that bring a changelog up to
+// date with the engine since the previous call (or since New or Restore),
+// the engine record last, and returns the extended slice. Groups are
+// written in opening order, so the output is deterministic.
+func (e *Engine) AppendChanges(dst []StateRecord) ([]StateRecord, error) {
+	for _, id := range e.gone {
+		dst = append(dst, StateRecord{Key: stateKeyGroupPrefx + id})
+	}
+	e.gone = e.gone[:0]
+	if len(e.dirty) > 0 {
+		for _, g := range e.groups {
+			if _, ok := e.dirty[g]; !ok || g.merged {
+				continue
+			}
+			v, err := json.Marshal(e.groupState(g))
+			if err != nil {
+				return dst, fmt.Errorf("encode incident %s: %w", g.inc.ID, err)
+			}
+			dst = append(dst, StateRecord{Key: stateKeyGroupPrefx + g.inc.ID, Value: v})
+		}
+		clear(e.dirty)
+	}
+	es := engineState{V: stateVersion, MaxSeen: e.maxSeen, Watermark: e.watermark, Seq: e.seq}
+	for _, p := range e.pending {
+		es.Pending = append(es.Pending, pendingState{ID: p.ev.ID, Time: p.ev.Time, Status: p.ev.Status, CI: p.ev.CI,
+			Fingerprint: p.ev.Fingerprint, AlertName: p.ev.Labels["alertname"], At: p.t})
+	}
+	v, err := json.Marshal(&es)
+	if err != nil {
+		return dst, fmt.Errorf("encode engine state: %w", err)
+	}
+	return append(dst, StateRecord{Key: stateKeyEngine, Value: v}), nil
+}
+
+func (e *Engine) groupState(g *group) *groupState {
+	s := &groupState{V: stateVersion, LabelKey: g.labelKey, Last: g.last, Onset: g.onset, Firing: g.firing,
+		SigFiring: g.sigFiring, Keys: g.keys, QuietSince: g.quietSince, LastResolve: g.lastResolve, OpenSeq: g.openSeq}
+	s.Incident.Incident = g.inc
+	s.Incident.Incident.Members = nil
+	s.Incident.Members = make([]memberState, len(g.inc.Members))
+	for i, m := range g.inc.Members {
+		s.Incident.Members[i] = memberState{Member: m, Seq: m.seq}
+	}
+	return s
+}
+
+// Restore replaces the state of e, which must be new (no event processed),
+// with the one the records describe: records are in changelog order, the
+// latest of each key wins and a nil value deletes. Records whose keys are
+// not the engine's (see IsStateKey) are ignored. A record that does not
+// decode fails the restore, naming its key: better to stop than to run on
+// a state that silently lost incidents.
+func (e *Engine) Restore(records []StateRecord) error {
+	if len(e.groups) > 0 || e.seq > 0 {
+		return fmt.Errorf("correlate: restore into an engine that has processed events")
+	}
+	latest := map[string][]byte{}
+	for _, r := range records {
+		if !IsStateKey(r.Key) {
+			continue
+		}
+		if r.Value == nil {
+			delete(latest, r.Key)
+		} else {
+			latest[r.Key] = r.Value
+		}
+	}
+	var topo Topology
+	if e.topo != nil {
+		topo = e.topo()
+	}
+	if v, ok := latest[stateKeyEngine]; ok {
+		var es engineState
+		if err := json.Unmarshal(v, &es); err != nil {
+			return fmt.Errorf("correlate: restore %q: %w", stateKeyEngine, err)
+		}
+		if es.V != stateVersion {
+			return fmt.Errorf("correlate: restore %q: state version %d, this build reads %d", stateKeyEngine, es.V, stateVersion)
+		}
+		e.maxSeen, e.watermark, e.seq = es.MaxSeen, es.Watermark, es.Seq
+		for _, p := range es.Pending {
+			comp := -1
+			var deps []Dep
+			if topo != nil {
+				if c, ok := topo.Component(p.CI); ok {
+					comp = c
+					deps = e.depsOf(topo, p.CI)
+				}
+			}
+			e.pending = append(e.pending, pending{
+				ev: event.Event{ID: p.ID, Time: p.Time, Status: p.Status, CI: p.CI, Fingerprint: p.Fingerprint,
+					Labels: map[string]string{"alertname": p.AlertName}},
+				t: p.At, comp: comp, deps: deps})
+		}
+	}
+	var groups []*group
+	for k, v := range latest {
+		if k == stateKeyEngine {
+			continue
+		}
+		var s groupState
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Errorf("correlate: restore %q: %w", k, err)
+		}
+		if s.V != stateVersion {
+			return fmt.Errorf("correlate: restore %q: state version %d, this build reads %d", k, s.V, stateVersion)
+		}
+		groups = append(groups, e.restoreGroup(&s, topo))
+	}
+	slices.SortFunc(groups, func(a, b *group) int {
+		if a.openSeq != b.openSeq {
+			if a.openSeq < b.openSeq {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.inc.ID, b.inc.ID)
+	})
+	e.groups = groups
+	for _, g := range groups {
+		for _, k := range g.keys {
+			e.byKey[k] = g
+		}
+		for _, ci := range g.inc.CIs {
+			e.ciGroup[ci] = append(e.ciGroup[ci], g)
+		}
+		if g.inc.Status != StatusOpen {
+			continue
+		}
+		switch {
+		case g.comp >= 0:
+			e.byComp[g.comp] = append(e.byComp[g.comp], g)
+		case g.labelKey != "":
+			e.byLabels[g.labelKey] = g
+		default:
+			g.indexed = false
+		}
+	}
+	clear(e.dirty)
+	e.gone = e.gone[:0]
+	return nil
+}
+
+// restoreGroup rebuilds a group from its record, recomputing the topology
+// indexes against topo.
+func (e *Engine) restoreGroup(s *groupState, topo Topology) *group {
+	g := &group{
+		inc: s.Incident.Incident, comp: -1, labelKey: s.LabelKey, last: s.Last, indexed: true,
+		reach: map[string]reaches{}, ciDeps: map[string][]Dep{}, explain: map[string]int{}, hopSum: map[string]int{},
+		onset: s.Onset, firing: s.Firing, sigFiring: s.SigFiring, keys: s.Keys,
+		quietSince: s.QuietSince, lastResolve: s.LastResolve, openSeq: s.OpenSeq,
+	}
+	if g.onset == nil {
+		g.onset = map[string]time.Time{}
+	}
+	if g.firing == nil {
+		g.firing = map[uint64]uint64{}
+	}
+	if g.sigFiring == nil {
+		g.sigFiring = map[uint64]int{}
+	}
+	g.inc.Members = make([]Member, len(s.Incident.Members))
+	for i, m := range s.Incident.Members {
+		g.inc.Members[i] = m.Member
+		g.inc.Members[i].seq = m.Seq
+	}
+	if s.LabelKey == "" && len(g.inc.CIs) > 0 && topo != nil {
+		if c, ok := topo.Component(g.inc.CIs[0]); ok {
+			g.comp = c
+		}
+	}
+	for _, ci := range g.inc.CIs {
+		var deps []Dep
+		if topo != nil {
+			deps = e.depsOf(topo, ci)
+		}
+		e.addCI(g, ci, deps)
+	}
+	g.bestMember, g.bestOther = "", ""
+	for c := range g.onset {
+		if e.betterMember(g, c, g.bestMember) {
+			g.bestMember = c
+		}
+	}
+	for c := range g.explain {
+		if _, m := g.onset[c]; !m && e.betterOther(g, c, g.bestOther) {
+			g.bestOther = c
+		}
+	}
+	return g
+}

@@ -1,0 +1,415 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/correlatord/correlatord/event"
+)
+
+// Partitioned consumption.
+//
+// The stateful stages (rules and correlation) run per partition of the
+// keyed topic, onto which the first stage re-keys events by topology
+// partition: all the events that may end in one incident are on one
+// partition, and one instance owns a partition at a time. Unlike Consumer,
+// which hands every assigned partition's messages to one Handler, the
+// PartitionedConsumer starts a PartitionWorker per assigned partition, so a
+// partition's state can be restored when it is assigned and written away
+// when it is revoked, in the manner of Kafka Streams tasks.
+
+// PartitionWorker processes the events of one partition during one
+// generation of the consumer group. Its methods are called from one
+// goroutine.
+type PartitionWorker interface {
+	// Handle processes the decoded events of consecutive messages; next is
+	// the offset after the last of them.
+	Handle(ctx context.Context, events []event.Event, next int64) error
+	// Checkpoint makes everything handled durable (analytics rows, state
+	// changelog) and returns the offset to commit: the offset after the
+	// last message whose effects are durable.
+	Checkpoint(ctx context.Context) (int64, error)
+	// Idle is called when no message arrived for IdleInterval, with the
+	// wall clock, so event-time timers can move on without traffic.
+	Idle(ctx context.Context, now time.Time) error
+	// Close releases the partition; the final Checkpoint has been made (or
+	// failed: the partition is redelivered from the last committed offset).
+	Close()
+}
+
+// PartitionOpener restores a partition's state and returns its worker and
+// the offset to read from. committed is the group's committed offset for
+// the partition (kafka.FirstOffset when none); a worker whose restored
+// state is ahead of it (the state was written, the commit was not) returns
+// the offset after its state, so nothing is applied twice.
+type PartitionOpener func(ctx context.Context, partition int, committed int64) (PartitionWorker, int64, error)
+
+// PartitionedOptions configure a PartitionedConsumer.
+type PartitionedOptions struct {
+	// Topic is the keyed topic; GroupID the consumer group of the
+	// partitioned stage.
+	Topic   string
+	GroupID string
+	// MaxBatchEvents bounds the events handed to a worker at once.
+	MaxBatchEvents int
+	// CommitInterval is how often workers checkpoint and offsets commit.
+	CommitInterval time.Duration
+	// IdleInterval is how long a partition waits without messages before
+	// Idle is called. Default 1s.
+	IdleInterval time.Duration
+	Limits       Limits
+	Defaults     event.Defaults
+	// Now is the wall clock handed to Idle. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// PartitionedConsumer runs the consumer group of the partitioned stage.
+type PartitionedConsumer struct {
+	cfg     KafkaConfig
+	opts    PartitionedOptions
+	open    PartitionOpener
+	dlq     MessageWriter
+	metrics *Metrics
+	pm      *partitionMetrics
+	logger  *zap.Logger
+
+	mu       sync.Mutex
+	assigned map[int]bool
+}
+
+type partitionMetrics struct {
+	assigned    prometheus.Gauge
+	restores    prometheus.Counter
+	restoreTime prometheus.Histogram
+	checkpoints *prometheus.CounterVec
+	lag         *prometheus.GaugeVec
+	rebalances  prometheus.Counter
+}
+
+func newPartitionMetrics(reg prometheus.Registerer) *partitionMetrics {
+	f := promauto.With(reg)
+	return &partitionMetrics{
+		assigned: f.NewGauge(prometheus.GaugeOpts{
+			Name: "correlator_partitions_assigned",
+			Help: "Partitions of the keyed topic this instance owns (correlation state held here).",
+		}),
+		restores: f.NewCounter(prometheus.CounterOpts{
+			Name: "correlator_partition_restores_total",
+			Help: "Partition states restored from the changelog on assignment.",
+		}),
+		restoreTime: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "correlator_partition_restore_duration_seconds",
+			Help:    "Time to restore a partition's state from the changelog.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+		}),
+		checkpoints: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "correlator_partition_checkpoints_total",
+			Help: "Partition checkpoints (state written, offset committed), by result.",
+		}, []string{"result"}),
+		lag: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "correlator_kafka_consumer_lag",
+			Help: "Messages between the last consumed offset and the partition's end, by topic and partition.",
+		}, []string{"topic", "partition"}),
+		rebalances: f.NewCounter(prometheus.CounterOpts{
+			Name: "correlator_partition_generations_total",
+			Help: "Consumer group generations (rebalances) the partitioned stage joined.",
+		}),
+	}
+}
+
+// NewPartitionedConsumer returns the consumer; Run starts it.
+func NewPartitionedConsumer(cfg KafkaConfig, opts PartitionedOptions, open PartitionOpener, dlq MessageWriter, m *Metrics, reg prometheus.Registerer, logger *zap.Logger) *PartitionedConsumer {
+	if opts.MaxBatchEvents <= 0 {
+		opts.MaxBatchEvents = 5000
+	}
+	if opts.CommitInterval <= 0 {
+		opts.CommitInterval = time.Second
+	}
+	if opts.IdleInterval <= 0 {
+		opts.IdleInterval = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &PartitionedConsumer{cfg: cfg, opts: opts, open: open, dlq: dlq, metrics: m, pm: newPartitionMetrics(reg),
+		logger: logger.With(zap.String("component", "partitioned-consumer"), zap.String("topic", opts.Topic)), assigned: map[int]bool{}}
+}
+
+// Assigned returns the partitions this instance owns now.
+func (c *PartitionedConsumer) Assigned() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ps []int
+	for p := range c.assigned {
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// Run joins the group and processes generation after generation until ctx
+// is done. Each partition's worker checkpoints when the generation ends, so
+// the member that gets the partition next restores what this one did.
+func (c *PartitionedConsumer) Run(ctx context.Context) error {
+	d, err := NewDialer(c.cfg)
+	if err != nil {
+		return err
+	}
+	start := kafka.FirstOffset
+	if c.cfg.StartOffset == "latest" {
+		start = kafka.LastOffset
+	}
+	l := c.logger.With(zap.String("component", "kafka-go"))
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                    c.opts.GroupID,
+		Brokers:               c.cfg.Brokers,
+		Dialer:                d,
+		Topics:                []string{c.opts.Topic},
+		StartOffset:           start,
+		WatchPartitionChanges: true,
+		// A stopping member leaves at once, so the survivors rebalance
+		// without waiting for the session to time out.
+		SessionTimeout: 10 * time.Second,
+		Logger:         kafka.LoggerFunc(l.Sugar().Debugf),
+		ErrorLogger:    kafka.LoggerFunc(l.Sugar().Warnf),
+	})
+	if err != nil {
+		return fmt.Errorf("consumer group %s: %w", c.opts.GroupID, err)
+	}
+	defer group.Close()
+	backoff := 100 * time.Millisecond
+	for {
+		gen, err := group.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, kafka.ErrGroupClosed) {
+				return fmt.Errorf("consumer group %s closed: %w", c.opts.GroupID, err)
+			}
+			c.logger.Warn("joining the consumer group failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 10*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		c.pm.rebalances.Inc()
+		var ids []int
+		for _, a := range gen.Assignments[c.opts.Topic] {
+			ids = append(ids, a.ID)
+			a := a
+			gen.Start(func(gctx context.Context) { c.runPartition(gctx, gen, a.ID, a.Offset) })
+		}
+		c.logger.Info("generation joined", zap.Int32("generation", gen.ID), zap.String("member", gen.MemberID), zap.Ints("partitions", ids))
+	}
+}
+
+// runPartition restores the partition, processes it until the generation
+// ends, then checkpoints and commits.
+func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Generation, partition int, committed int64) {
+	log := c.logger.With(zap.Int("partition", partition))
+	restoreStart := time.Now()
+	w, offset, err := c.open(ctx, partition, committed)
+	if err != nil {
+		// The partition stays unprocessed in this generation; the group
+		// reassigns it at the next rebalance. Crashing would not help: the
+		// changelog or the CMDB is what failed, and a retry may pass.
+		if ctx.Err() == nil {
+			log.Error("restoring the partition failed; the group rebalances and tries again", zap.Error(err))
+			// Returning ends the generation for every partition of this
+			// member; pause first so a persistent failure does not spin.
+			select {
+			case <-ctx.Done():
+			case <-time.After(5 * time.Second):
+			}
+		}
+		return
+	}
+	c.pm.restores.Inc()
+	c.pm.restoreTime.Observe(time.Since(restoreStart).Seconds())
+	c.mu.Lock()
+	c.assigned[partition] = true
+	c.pm.assigned.Set(float64(len(c.assigned)))
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.assigned, partition)
+		c.pm.assigned.Set(float64(len(c.assigned)))
+		c.mu.Unlock()
+		w.Close()
+	}()
+	log.Info("partition assigned", zap.Int64("committed", committed), zap.Int64("from", offset), zap.Duration("restore", time.Since(restoreStart)))
+
+	d, err := NewDialer(c.cfg)
+	if err != nil {
+		log.Error("kafka dialer", zap.Error(err))
+		return
+	}
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: c.cfg.Brokers, Topic: c.opts.Topic, Partition: partition, Dialer: d,
+		MinBytes: 1, MaxBytes: max(c.cfg.MaxMessageBytes*2, 10<<20), MaxWait: 250 * time.Millisecond, QueueCapacity: 1000,
+	})
+	defer reader.Close()
+	if offset >= 0 || offset == kafka.FirstOffset || offset == kafka.LastOffset {
+		if err := reader.SetOffset(offset); err != nil {
+			log.Error("set offset", zap.Int64("offset", offset), zap.Error(err))
+			return
+		}
+	}
+	msgs := make(chan kafka.Message, 512)
+	fctx, stopFetch := context.WithCancel(ctx)
+	defer stopFetch()
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := reader.FetchMessage(fctx)
+			if err != nil {
+				if fctx.Err() == nil {
+					log.Warn("fetch failed; retrying", zap.Error(err))
+					select {
+					case <-fctx.Done():
+						return
+					case <-time.After(time.Second):
+					}
+					continue
+				}
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-fctx.Done():
+				return
+			}
+		}
+	}()
+
+	lagGauge := c.pm.lag.WithLabelValues(c.opts.Topic, fmt.Sprint(partition))
+	defer c.pm.lag.DeleteLabelValues(c.opts.Topic, fmt.Sprint(partition))
+	dec := NewDecoder(c.opts.Limits, c.opts.Defaults)
+	var (
+		batch  []kafka.Message
+		events []event.Event
+		dls    []deadLetter
+	)
+	commit := time.NewTicker(c.opts.CommitInterval)
+	defer commit.Stop()
+	idle := time.NewTimer(c.opts.IdleInterval)
+	defer idle.Stop()
+	lastCommitted := committed
+	checkpoint := func(cctx context.Context) bool {
+		next, err := w.Checkpoint(cctx)
+		if err != nil {
+			c.pm.checkpoints.WithLabelValues("error").Inc()
+			log.Warn("checkpoint failed; the uncommitted messages will be redelivered", zap.Error(err))
+			return false
+		}
+		if next <= lastCommitted || next < 0 {
+			return true
+		}
+		if err := gen.CommitOffsets(map[string]map[int]int64{c.opts.Topic: {partition: next}}); err != nil {
+			c.pm.checkpoints.WithLabelValues("error").Inc()
+			c.metrics.commitErrors.Inc()
+			log.Warn("offset commit failed; the state is ahead and skips what it already applied", zap.Error(err))
+			return false
+		}
+		c.pm.checkpoints.WithLabelValues("ok").Inc()
+		c.metrics.commits.Inc()
+		lastCommitted = next
+		return true
+	}
+	defer func() {
+		// The generation ended (rebalance or shutdown): the state goes to
+		// the changelog before the partition is given up, whoever gets it.
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		checkpoint(cctx)
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-commit.C:
+			checkpoint(ctx)
+			if lag := reader.Lag(); lag >= 0 {
+				lagGauge.Set(float64(lag))
+			}
+			continue
+		case <-idle.C:
+			if err := w.Idle(ctx, c.opts.Now()); err != nil && ctx.Err() == nil {
+				log.Error("idle processing failed", zap.Error(err))
+				return
+			}
+			idle.Reset(c.opts.IdleInterval)
+			continue
+		case m, ok := <-msgs:
+			if !ok {
+				return
+			}
+			batch = append(batch[:0], m)
+		}
+	gather:
+		for len(batch) < c.opts.MaxBatchEvents {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, m)
+			default:
+				break gather
+			}
+		}
+		events, dls = events[:0], dls[:0]
+		now := c.opts.Now()
+		for i := range batch {
+			m := &batch[i]
+			if len(m.Value) > c.cfg.MaxMessageBytes && c.cfg.MaxMessageBytes > 0 {
+				c.metrics.rejected(TransportKafka, ReasonTooLarge, 1)
+				dls = append(dls, newDeadLetter(m, ReasonTooLarge, fmt.Sprintf("message of %d bytes is over the limit of %d (kafka.max_message_bytes)", len(m.Value), c.cfg.MaxMessageBytes)))
+				continue
+			}
+			var errs []DecodeError
+			events, errs = dec.Decode(FormatEvents, m.Value, now, events)
+			if len(errs) > 0 {
+				c.metrics.rejected(TransportKafka, ReasonInvalidEvent, len(errs))
+				dls = append(dls, newDeadLetter(m, ReasonInvalidEvent, describeErrors(errs)))
+			}
+		}
+		if err := writeDeadLetters(ctx, c.dlq, dls, c.metrics, log); err != nil {
+			return // only a cancelled context
+		}
+		next := batch[len(batch)-1].Offset + 1
+		// Handle is called for a batch without events too (all dead
+		// letters), so the worker's next offset moves past it.
+		start := time.Now()
+		if err := w.Handle(ctx, events, next); err != nil {
+			if ctx.Err() == nil {
+				log.Error("processing a batch failed; the partition is released and redelivered from its last commit", zap.Int("events", len(events)), zap.Error(err))
+			}
+			return
+		}
+		if len(events) > 0 {
+			c.metrics.handleDuration.Observe(time.Since(start).Seconds())
+		}
+		clear(events)
+		clear(batch)
+		if !idle.Stop() {
+			select {
+			case <-idle.C:
+			default:
+			}
+		}
+		idle.Reset(c.opts.IdleInterval)
+	}
+}
