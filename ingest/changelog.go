@@ -172,4 +172,3 @@ func Partitions(ctx context.Context, cfg KafkaConfig, topic string) (int, error)
 	}
 	return 0, fmt.Errorf("partitions of topic %s: %w", topic, errors.Join(errs...))
 }
-
