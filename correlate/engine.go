@@ -104,6 +104,12 @@ type Engine struct {
 	maxSeen   time.Time
 	watermark time.Time
 	seq       uint64
+	// wake is a lower bound of the earliest watermark at which Advance has
+	// something to do for a group (a hold-down ending, a window closing,
+	// an incident leaving the state). Below it Advance skips the groups:
+	// it runs every second of event time live, and most calls change
+	// nothing. Zero means unknown.
+	wake time.Time
 
 	deps []Dep // dependencies of the current event (read-only, from depCache)
 
@@ -543,6 +549,7 @@ func (e *Engine) join(ups []Update, g *group, ev *event.Event, t time.Time, in I
 	g.firing[ak] = xxhash.Sum64String(ev.ID)
 	g.quietSince = time.Time{}
 	e.dirty[g] = struct{}{}
+	e.touch(g)
 	e.index(g, ak)
 	if sk != 0 {
 		e.index(g, sk)
@@ -761,6 +768,7 @@ func (e *Engine) merge(ups []Update, g, o *group, eventID string, t time.Time) [
 			g.bestOther = c
 		}
 	}
+	e.touch(g)
 	ups = append(ups, Update{Kind: UpdateMerged, IncidentID: g.inc.ID, Other: o.inc.ID, EventID: eventID, At: t})
 	return e.rootCause(ups, g, eventID, t, false)
 }
@@ -787,7 +795,41 @@ func (e *Engine) resolve(ev *event.Event, t time.Time) []Update {
 	if len(g.firing) == 0 {
 		g.quietSince = t
 	}
+	e.touch(g)
 	return nil
+}
+
+// touch lowers the wake bound to g's next deadline.
+func (e *Engine) touch(g *group) {
+	if d := e.deadline(g); !d.IsZero() && (e.wake.IsZero() || d.Before(e.wake)) {
+		e.wake = d
+	}
+}
+
+// deadline is the earliest watermark at which Advance may change g or
+// drop it from a join index; zero when there is none.
+func (e *Engine) deadline(g *group) time.Time {
+	var d time.Time
+	earliest := func(t time.Time) {
+		if d.IsZero() || t.Before(d) {
+			d = t
+		}
+	}
+	switch {
+	case g.merged:
+		return d
+	case g.inc.Status == StatusResolved:
+		earliest(g.inc.ResolvedAt.Add(e.cfg.ReopenWindow))
+	case len(g.firing) == 0 && !g.quietSince.IsZero():
+		earliest(g.quietSince.Add(e.cfg.ResolveHoldDown))
+	case len(g.firing) > 0:
+		earliest(e.lastActivity(g).Add(e.cfg.MaxIdle))
+	}
+	if g.inc.Status == StatusOpen {
+		earliest(g.last.Add(e.cfg.Window))
+		earliest(g.inc.OpenedAt.Add(e.cfg.MaxSpan))
+	}
+	return d
 }
 
 // Advance moves the watermark: it closes windows, marks incidents resolved
@@ -799,6 +841,11 @@ func (e *Engine) Advance(watermark time.Time) []Update {
 		return nil
 	}
 	e.watermark = watermark
+	e.prunePending(watermark)
+	if watermark.Before(e.wake) {
+		return nil
+	}
+	e.wake = time.Time{}
 	var ups []Update
 	k := 0
 	for _, g := range e.groups {
@@ -831,7 +878,16 @@ func (e *Engine) Advance(watermark time.Time) []Update {
 	clear(e.groups[k:])
 	e.groups = e.groups[:k]
 	e.prune(watermark)
-	k = 0
+	for _, g := range e.groups {
+		e.touch(g)
+	}
+	return ups
+}
+
+// prunePending drops the inhibited events that waited a window for their
+// incident in vain.
+func (e *Engine) prunePending(watermark time.Time) {
+	k := 0
 	for _, p := range e.pending {
 		if !watermark.After(p.t.Add(e.cfg.Window)) {
 			e.pending[k] = p
@@ -840,7 +896,6 @@ func (e *Engine) Advance(watermark time.Time) []Update {
 	}
 	clear(e.pending[k:])
 	e.pending = e.pending[:k]
-	return ups
 }
 
 // lastActivity is the latest event time of g: its latest member onset, or

@@ -217,3 +217,63 @@ func TestTwoInstancesShareTheWork(t *testing.T) {
 	t.Logf("%d events; instance A processed %.0f before stopping; %d incidents live, %d from replay", len(lines), doneA, len(live), len(want))
 	compareIncidents(t, live, want)
 }
+
+// TestRestartKeepsIncidents stops the only instance mid-storm and starts a
+// new one: it restores the open incidents from the changelog, opens no
+// duplicates for what was processed before, and ends with replay's
+// incidents.
+func TestRestartKeepsIncidents(t *testing.T) {
+	broker := envOrSkip(t, "CORRELATORD_TEST_KAFKA")
+	dir, lines := scenarioFiles(t, 12, 1000, 20)
+	topo, group := randomName("it_restart"), randomName("g_restart")
+	createTopic(t, broker, topo, 1)
+	cfg := partitionTestConfig(broker, topo, group, filepath.Join(dir, "cmdb.json"))
+	cfgFile := filepath.Join(dir, "replay.yml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := replayIncidents(t, cfgFile, dir, 4)
+
+	first := startDaemon(t, cfg, "")
+	half := len(lines) / 2
+	produceLines(t, broker, topo, lines[:half])
+	eventually(t, 90*time.Second, "the first half to be processed", func() bool { return processed(first) >= float64(half) })
+	// The rules stage counts a batch before correlation finishes it: wait
+	// until the incidents stop changing.
+	before := liveIncidents(t, first.addr)
+	eventually(t, 30*time.Second, "the incidents to settle", func() bool {
+		time.Sleep(300 * time.Millisecond)
+		now := liveIncidents(t, first.addr)
+		a, _ := json.Marshal(now)
+		b, _ := json.Marshal(before)
+		settled := bytes.Equal(a, b)
+		before = now
+		return settled
+	})
+	first.stop(t)
+
+	second := startDaemon(t, cfg, "")
+	eventually(t, 90*time.Second, "the restarted instance to own every partition", func() bool {
+		return second.metric("correlator_partitions_assigned") == 4
+	})
+	// Restored before anything new arrives: the same incidents as before
+	// the stop.
+	restored := liveIncidents(t, second.addr)
+	if len(restored) != len(before) {
+		t.Fatalf("restored %d incidents, %d before the stop", len(restored), len(before))
+	}
+	for id, in := range before {
+		if r, ok := restored[id]; !ok || !slices.Equal(r.EventIDs, in.EventIDs) {
+			t.Fatalf("incident %s not restored as it was", id)
+		}
+	}
+	produceLines(t, broker, topo, lines[half:])
+	eventually(t, 120*time.Second, "the rest to be processed", func() bool {
+		return processed(second) >= float64(len(lines)-half)
+	})
+	time.Sleep(2 * time.Second)
+	if got := processed(second); got != float64(len(lines)-half) {
+		t.Fatalf("the restarted instance processed %.0f events, want %d: none again, none missed", got, len(lines)-half)
+	}
+	compareIncidents(t, liveIncidents(t, second.addr), want)
+}
