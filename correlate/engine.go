@@ -97,6 +97,7 @@ type Engine struct {
 	byComp   map[int][]*group    // joinable topology groups by component
 	byLabels map[string]*group   // joinable label group by label key
 	byKey    map[uint64]*group   // alert and CI-signature key -> group
+	byID     map[string]*group   // incident id -> live group
 	ciGroup  map[string][]*group // CI -> open groups with it as member (for inhibition)
 
 	pending []pending // inhibited events waiting for their incident
@@ -135,6 +136,7 @@ func New(cfg Config, topo func() Topology) *Engine {
 		byComp:   map[int][]*group{},
 		byLabels: map[string]*group{},
 		byKey:    map[uint64]*group{},
+		byID:     map[string]*group{},
 		ciGroup:  map[string][]*group{},
 		depCache: map[string][]Dep{},
 		dirty:    map[*group]struct{}{},
@@ -355,7 +357,7 @@ func (e *Engine) hold(ev *event.Event, t time.Time, comp int) {
 	}
 	p := pending{t: t, comp: comp, deps: e.deps}
 	p.ev = event.Event{ID: ev.ID, Time: ev.Time, Status: ev.Status, CI: ev.CI, Fingerprint: ev.Fingerprint,
-		Labels: map[string]string{"alertname": ev.Labels["alertname"]}}
+		Severity: ev.Severity, Labels: map[string]string{"alertname": ev.Labels["alertname"]}}
 	e.pending = append(e.pending, p)
 }
 
@@ -496,6 +498,7 @@ func (e *Engine) open(ev *event.Event, t time.Time, comp int, labelKey string) *
 		sigFiring: map[uint64]int{},
 	}
 	e.groups = append(e.groups, g)
+	e.byID[g.inc.ID] = g
 	if comp >= 0 {
 		e.byComp[comp] = append(e.byComp[comp], g)
 	} else {
@@ -529,6 +532,7 @@ func (e *Engine) join(ups []Update, g *group, ev *event.Event, t time.Time, in I
 		m.Reason = ReasonSymptom
 	}
 	m.EventID, m.CI, m.seq = ev.ID, ev.CI, e.seq
+	m.Severity, m.Symptom = ev.Severity, ev.Labels["alertname"]
 	m.Offset = t.Sub(g.inc.OpenedAt)
 	if t.Before(g.inc.OpenedAt) {
 		g.inc.OpenedAt = t // a late event moves the onset back
@@ -732,6 +736,7 @@ func (e *Engine) merge(ups []Update, g, o *group, eventID string, t time.Time) [
 	}
 	e.dirty[g] = struct{}{}
 	delete(e.dirty, o)
+	delete(e.byID, o.inc.ID)
 	e.gone = append(e.gone, o.inc.ID)
 	for k, n := range o.sigFiring {
 		g.sigFiring[k] += n
@@ -941,6 +946,7 @@ func (e *Engine) close(g *group, at time.Time) Update {
 		}
 	}
 	g.merged = true // no longer live
+	delete(e.byID, g.inc.ID)
 	delete(e.dirty, g)
 	e.gone = append(e.gone, g.inc.ID)
 	return Update{Kind: UpdateClosed, IncidentID: g.inc.ID, At: at, Incident: e.snapshot(g)}
@@ -957,11 +963,22 @@ func (e *Engine) Flush() []Update {
 	}
 	e.groups = nil
 	e.pending = nil
+	clear(e.byID)
 	clear(e.byComp)
 	clear(e.byLabels)
 	clear(e.byKey)
 	clear(e.ciGroup)
 	return ups
+}
+
+// Snapshot returns a snapshot of the live incident id; false when it is
+// not in the state (closed, merged away, or never seen).
+func (e *Engine) Snapshot(id string) (*Incident, bool) {
+	g, ok := e.byID[id]
+	if !ok {
+		return nil, false
+	}
+	return e.snapshot(g), true
 }
 
 // Incidents returns snapshots of the live incidents, in opening order.

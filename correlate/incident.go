@@ -3,6 +3,8 @@ package correlate
 import (
 	"slices"
 	"time"
+
+	"github.com/correlatord/correlatord/event"
 )
 
 // Status is the lifecycle state of an incident.
@@ -50,6 +52,10 @@ type Member struct {
 	// MergedFrom is the id of the incident the event was in before a merge
 	// brought it here; empty when it joined this incident directly.
 	MergedFrom string
+	// Severity and Symptom (alertname) of the event: the incidents stage
+	// derives urgency and category from them.
+	Severity event.Severity
+	Symptom  string
 
 	seq uint64
 }

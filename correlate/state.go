@@ -71,13 +71,14 @@ type groupState struct {
 }
 
 type pendingState struct {
-	ID          string       `json:"id"`
-	Time        time.Time    `json:"time"`
-	Status      event.Status `json:"status"`
-	CI          string       `json:"ci"`
-	Fingerprint string       `json:"fingerprint,omitempty"`
-	AlertName   string       `json:"alertname,omitempty"`
-	At          time.Time    `json:"at"`
+	ID          string         `json:"id"`
+	Time        time.Time      `json:"time"`
+	Status      event.Status   `json:"status"`
+	CI          string         `json:"ci"`
+	Fingerprint string         `json:"fingerprint,omitempty"`
+	AlertName   string         `json:"alertname,omitempty"`
+	Severity    event.Severity `json:"severity,omitempty"`
+	At          time.Time      `json:"at"`
 }
 
 type engineState struct {
@@ -113,7 +114,7 @@ func (e *Engine) AppendChanges(dst []StateRecord) ([]StateRecord, error) {
 	es := engineState{V: stateVersion, MaxSeen: e.maxSeen, Watermark: e.watermark, Seq: e.seq}
 	for _, p := range e.pending {
 		es.Pending = append(es.Pending, pendingState{ID: p.ev.ID, Time: p.ev.Time, Status: p.ev.Status, CI: p.ev.CI,
-			Fingerprint: p.ev.Fingerprint, AlertName: p.ev.Labels["alertname"], At: p.t})
+			Fingerprint: p.ev.Fingerprint, AlertName: p.ev.Labels["alertname"], Severity: p.ev.Severity, At: p.t})
 	}
 	v, err := json.Marshal(&es)
 	if err != nil {
@@ -179,7 +180,7 @@ func (e *Engine) Restore(records []StateRecord) error {
 			}
 			e.pending = append(e.pending, pending{
 				ev: event.Event{ID: p.ID, Time: p.Time, Status: p.Status, CI: p.CI, Fingerprint: p.Fingerprint,
-					Labels: map[string]string{"alertname": p.AlertName}},
+					Severity: p.Severity, Labels: map[string]string{"alertname": p.AlertName}},
 				t: p.At, comp: comp, deps: deps})
 		}
 	}
@@ -208,6 +209,7 @@ func (e *Engine) Restore(records []StateRecord) error {
 	})
 	e.groups = groups
 	for _, g := range groups {
+		e.byID[g.inc.ID] = g
 		for _, k := range g.keys {
 			e.byKey[k] = g
 		}
