@@ -1,0 +1,116 @@
+package incidents
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Metrics are the incident and problem KPIs, shared by the managers of
+// every partition (counters add up, gauges move by deltas).
+type Metrics struct {
+	created        *prometheus.CounterVec
+	open           *prometheus.GaugeVec
+	timeToAck      *prometheus.HistogramVec
+	timeToResolve  *prometheus.HistogramVec
+	breaches       *prometheus.CounterVec
+	escalations    *prometheus.CounterVec
+	reopened       prometheus.Counter
+	resolved       *prometheus.CounterVec
+	closed         *prometheus.CounterVec
+	problems       *prometheus.CounterVec
+	problemsOpen   *prometheus.GaugeVec
+	knownErrors    prometheus.Counter
+	changeInduced  prometheus.Counter
+	downtime       *prometheus.CounterVec
+	operatorAction *prometheus.CounterVec
+}
+
+// NewMetrics registers the metrics on reg (nil: unregistered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	// Minutes to days: SLA targets run from 5 minutes to 8 hours.
+	buckets := []float64{30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 7200, 14400, 28800, 86400}
+	return &Metrics{
+		created: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "correlator_incidents_created_total",
+			Help: "Incidents created, by priority and first impacted business service (none when no service is impacted).",
+		}, []string{"priority", "service"}),
+		open: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "correlator_incidents_open",
+			Help: "Incidents not yet closed, by priority and status.",
+		}, []string{"priority", "status"}),
+		timeToAck: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "correlator_incident_time_to_acknowledge_seconds",
+			Help:    "Time from an incident's opening to its acknowledgement (MTTA), by priority.",
+			Buckets: buckets,
+		}, []string{"priority"}),
+		timeToResolve: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "correlator_incident_time_to_resolve_seconds",
+			Help:    "Time from an incident's opening to its resolution (MTTR), by priority and first impacted service.",
+			Buckets: buckets,
+		}, []string{"priority", "service"}),
+		breaches: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "correlator_sla_breaches_total",
+			Help: "SLA targets missed, by priority and kind (response, resolution).",
+		}, []string{"priority", "kind"}),
+		escalations: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "correlator_incident_escalations_total",
+			Help: "Escalation steps, by the level escalated to (line_2, line_3, incident_manager).",
+		}, []string{"level"}),
+		reopened: f.NewCounter(prometheus.CounterOpts{
+			Name: "correlator_incidents_reopened_total",
+			Help: "Incidents reopened by a recurrence within the reopen window, or by an operator.",
+		}),
+		resolved: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "correlator_incidents_resolved_total",
+			Help: "Incidents resolved, by priority and how (auto: every alert cleared; manual: an operator).",
+		}, []string{"priority", "how"}),
+		closed: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "correlator_incidents_closed_total",
+			Help: "Incidents closed, by how (auto after incidents.auto_close_after, manual, merged).",
+		}, []string{"how"}),
+		problems: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "correlator_problem_candidates_total",
+			Help: "Problem candidates raised, by reason (recurring, major_incident, rate_anomaly).",
+		}, []string{"reason"}),
+		problemsOpen: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "correlator_problems_open",
+			Help: "Problems not closed or rejected, by status: the problem backlog.",
+		}, []string{"status"}),
+		knownErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "correlator_known_error_matches_total",
+			Help: "New incidents that matched a known error and got its workaround.",
+		}),
+		changeInduced: f.NewCounter(prometheus.CounterOpts{
+			Name: "correlator_change_induced_incidents_total",
+			Help: "Incidents flagged as caused by a change completed shortly before their onset.",
+		}),
+		downtime: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "correlator_service_downtime_seconds_total",
+			Help: "Downtime of business services: the duration of resolved outage and unreachable incidents impacting them.",
+		}, []string{"service"}),
+		operatorAction: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "correlator_operator_actions_total",
+			Help: "Operator actions on incidents and problems, by action and result.",
+		}, []string{"action", "result"}),
+	}
+}
+
+func serviceLabel(in *Incident) string {
+	if len(in.Services) == 0 {
+		return "none"
+	}
+	return in.Services[0]
+}
+
+func levelLabel(l int) string {
+	switch l {
+	case LevelLine1:
+		return "line_1"
+	case LevelLine2:
+		return "line_2"
+	case LevelLine3:
+		return "line_3"
+	}
+	return "incident_manager"
+}
