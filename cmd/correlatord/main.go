@@ -41,6 +41,7 @@ func realMain(args []string) int {
 	replayCmd.Flag("cmdb.format", "Format of --cmdb: native, servicenow, backstage or netbox.").Default("native").StringVar(&replayFlags.cmdbFormat)
 
 	replayCmd.Flag("rules", "Rule file or folder (repeatable; overrides rules.files of the configuration).").StringsVar(&replayFlags.rulesFiles)
+	replayCmd.Flag("partitions", "Partition the events as the daemon's keyed topic does, one pipeline each (set it to the keyed topic's partition count to compute what the instances compute).").Default("1").IntVar(&replayFlags.partitions)
 
 	rulesCmd := app.Command("rules", "Rule file tools.")
 	rulesTestCmd := rulesCmd.Command("test", "Run rule unit-test files (input events, expected class, outcome and labels); exit 1 on a failure.")
@@ -68,6 +69,12 @@ func realMain(args []string) int {
 	var cmdbFlags cmdbCheckOptions
 	cmdbCheckCmd.Arg("file", "CMDB file.").Required().StringVar(&cmdbFlags.file)
 	cmdbCheckCmd.Flag("format", "Format: native, servicenow, backstage or netbox.").Default("native").StringVar(&cmdbFlags.format)
+
+	logparseCmd := app.Command("logparse", "Mine log templates from a file offline and write LineId,EventId,EventTemplate CSV, like the Loghub benchmark's structured output.")
+	var logparseFlags logparseOptions
+	logparseCmd.Flag("in", "Log file; - is standard input.").Required().StringVar(&logparseFlags.in)
+	logparseCmd.Flag("log-format", "Loghub header format, e.g. '<Date> <Time> <Level> <Component>: <Content>': only <Content> is mined, lines that do not match are skipped and counted. Without it the whole line is mined.").StringVar(&logparseFlags.logFormat)
+	logparseCmd.Flag("out", "CSV output; - is standard output.").Required().StringVar(&logparseFlags.out)
 
 	migrateCmd := app.Command("migrate", "Apply the ClickHouse schema migrations and exit.")
 	versionCmd := app.Command("version", "Print the version and exit.")
@@ -110,6 +117,8 @@ func realMain(args []string) int {
 		err = runEvaluate(os.Stdout, evaluateFlags)
 	case cmdbCheckCmd.FullCommand():
 		err = runCmdbCheck(os.Stdout, cmdbFlags)
+	case logparseCmd.FullCommand():
+		err = runLogparse(os.Stderr, logparseFlags)
 	case migrateCmd.FullCommand():
 		err = runMigrate(ctx, common)
 	case versionCmd.FullCommand():
