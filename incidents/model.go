@@ -91,6 +91,8 @@ type Comment struct {
 type Incident struct {
 	ID           string   `json:"id"`
 	Version      uint64   `json:"version"`
+	// PartitionKey names the partition that owns the record (the daemon
+	// puts the keyed topic's partition number), for routing actions.
 	PartitionKey string   `json:"partition_key,omitempty"`
 	Title        string   `json:"title"`
 	Description  string   `json:"description"`

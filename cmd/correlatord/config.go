@@ -15,6 +15,7 @@ import (
 	"github.com/correlatord/correlatord/cmdb"
 	"github.com/correlatord/correlatord/correlate"
 	"github.com/correlatord/correlatord/event"
+	"github.com/correlatord/correlatord/incidents"
 	"github.com/correlatord/correlatord/ingest"
 	"github.com/correlatord/correlatord/rules"
 )
@@ -41,6 +42,7 @@ type Config struct {
 	CMDB       cmdb.Config         `yaml:"cmdb"`
 	Rules      rules.Config        `yaml:"rules"`
 	Correlate  correlate.Config    `yaml:"correlate"`
+	Incidents  incidents.Config    `yaml:"incidents"`
 }
 
 // SetDefaults fills every field left empty with its documented default.
@@ -60,6 +62,7 @@ func (c *Config) SetDefaults() {
 	c.CMDB.SetDefaults()
 	c.Rules.SetDefaults()
 	c.Correlate.SetDefaults()
+	c.Incidents.SetDefaults()
 }
 
 // Validate reports every wrong field at once, each named by its YAML path.
@@ -81,7 +84,7 @@ func (c *Config) Validate() error {
 	if c.CMDB.Enabled() {
 		errs = append(errs, c.CMDB.Validate())
 	}
-	errs = append(errs, c.Rules.Validate(), c.Correlate.Validate())
+	errs = append(errs, c.Rules.Validate(), c.Correlate.Validate(), c.Incidents.Validate(c.Correlate.ReopenWindow))
 	return errors.Join(errs...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/correlatord/correlatord/cmdb"
 	"github.com/correlatord/correlatord/correlate"
 	"github.com/correlatord/correlatord/event"
+	"github.com/correlatord/correlatord/incidents"
 	"github.com/correlatord/correlatord/ingest"
 	"github.com/correlatord/correlatord/rules"
 )
@@ -198,13 +200,21 @@ type stateStage struct {
 	logger    *zap.Logger
 	wall      func() time.Time
 
+	// The incident stage: shared by the partitions' managers.
+	incMetrics *incidents.Metrics
+	kedb       *incidents.KEDB
+	// onChanges receives every partition's incident and problem changes
+	// (analytics rows, notifications). Called with the worker's lock held.
+	onChanges func(partition int, chs []incidents.Change)
+
 	mu      sync.Mutex
 	workers map[int]*partitionWorker
 }
 
-func newStateStage(cfg *Config, sink eventSink, rs *rulesStage, topology func() *cmdb.Topology, changelog *ingest.Changelog, reg prometheus.Registerer, logger *zap.Logger) *stateStage {
+func newStateStage(cfg *Config, sink eventSink, rs *rulesStage, topology func() *cmdb.Topology, changelog *ingest.Changelog, kedb *incidents.KEDB, reg prometheus.Registerer, logger *zap.Logger) *stateStage {
 	return &stateStage{cfg: cfg, sink: sink, rules: rs, topology: topology, changelog: changelog,
-		metrics: newStateMetrics(reg), logger: logger, wall: time.Now, workers: map[int]*partitionWorker{}}
+		metrics: newStateMetrics(reg), logger: logger, wall: time.Now, workers: map[int]*partitionWorker{},
+		incMetrics: incidents.NewMetrics(reg), kedb: kedb}
 }
 
 // partitionMeta is the worker's own changelog record, written after the
@@ -229,6 +239,9 @@ type partitionWorker struct {
 	pipe      *pipeline
 	engine    *correlate.Engine
 	rules     *rules.Engine
+	inc       *incidents.Manager
+	ups       []correlate.Update // correlation updates of the batch, for inc
+	incTick   time.Time          // clock of inc's last Tick
 
 	mu        sync.Mutex // Handle from HTTP requests (Kafka off) and the API
 	next      int64      // offset after the last message handled
@@ -266,9 +279,51 @@ func (s *stateStage) newWorker(partition int) (*partitionWorker, error) {
 	}
 	engine := correlate.New(s.cfg.Correlate, corrTopo)
 	w := &partitionWorker{stage: s, partition: partition, engine: engine, rules: re, next: -1}
+	w.inc = newIncidentManager(s.cfg, s.topology, s.rules.changes, s.kedb, s.incMetrics, partition)
 	w.pipe = newEventTimePipeline(s.sink, s.binder, re, engine, s.cfg.Correlate.AllowedLateness)
 	w.pipe.onUpdates = w.onUpdates
 	return w, nil
+}
+
+// newIncidentManager builds a partition's incident manager. Incidents
+// record their partition of the keyed topic, so operator actions can be
+// produced to the partition that owns them.
+func newIncidentManager(cfg *Config, topology func() *cmdb.Topology, changes *rules.ChangeStore, kedb *incidents.KEDB, m *incidents.Metrics, partition int) *incidents.Manager {
+	key := strconv.Itoa(partition)
+	opts := incidents.Options{Config: cfg.Incidents, KEDB: kedb, Metrics: m,
+		PartitionKey: func(*correlate.Incident) string { return key }}
+	if changes != nil {
+		opts.Changes = changes
+	}
+	if topology != nil {
+		opts.Topology = func() incidents.Topology {
+			if t := topology(); t != nil {
+				return t
+			}
+			return nil
+		}
+	}
+	return incidents.NewManager(opts)
+}
+
+// flushIncidents hands the batch's correlation updates to the incident
+// manager, and runs its timers when the clock moved a second. Called with
+// w.mu held, after the pipeline.
+func (w *partitionWorker) flushIncidents() {
+	now := w.pipe.tickedAt
+	var chs []incidents.Change
+	if len(w.ups) > 0 {
+		chs = w.inc.Sync(w.ups, w.engine.Snapshot, now)
+		clear(w.ups)
+		w.ups = w.ups[:0]
+	}
+	if now.Sub(w.incTick) >= eventClockTick {
+		w.incTick = now
+		chs = append(chs, w.inc.Tick(now)...)
+	}
+	if len(chs) > 0 && w.stage.onChanges != nil {
+		w.stage.onChanges(w.partition, chs)
+	}
 }
 
 // open implements ingest.PartitionOpener: it restores the partition from
@@ -306,6 +361,11 @@ func (s *stateStage) open(ctx context.Context, partition int, committed int64) (
 			w.rules.Close()
 			return nil, 0, fmt.Errorf("changelog %s partition %d: %w", s.changelog.Topic(), partition, err)
 		}
+		if err := w.inc.Restore(recs); err != nil {
+			w.rules.Close()
+			w.inc.Close()
+			return nil, 0, fmt.Errorf("changelog %s partition %d: %w", s.changelog.Topic(), partition, err)
+		}
 		if meta != nil {
 			w.pipe.clock, w.pipe.tickedAt = meta.Clock, meta.TickedAt
 			w.next = meta.Next
@@ -340,6 +400,7 @@ func (w *partitionWorker) Handle(ctx context.Context, events []event.Event, next
 	if _, err := w.pipe.handleOrdered(ctx, events); err != nil {
 		return err
 	}
+	w.flushIncidents()
 	now := w.stage.wall()
 	w.lastEvent = now
 	for i := range events {
@@ -354,6 +415,7 @@ func (w *partitionWorker) handle(ctx context.Context, events []event.Event) (uin
 	defer w.mu.Unlock()
 	pos, err := w.pipe.handleOrdered(ctx, events)
 	if err == nil {
+		w.flushIncidents()
 		w.lastEvent = w.stage.wall()
 	}
 	return pos, err
@@ -374,12 +436,15 @@ func (w *partitionWorker) Idle(ctx context.Context, now time.Time) error {
 	w.lastIdle = now
 	if d := now.Sub(from); d > 0 {
 		w.changed = true
-		return w.pipe.advanceTo(ctx, w.pipe.clock.Add(d))
+		err := w.pipe.advanceTo(ctx, w.pipe.clock.Add(d))
+		w.flushIncidents()
+		return err
 	}
 	return nil
 }
 
 func (w *partitionWorker) onUpdates(ups []correlate.Update) {
+	w.ups = append(w.ups, ups...)
 	m := w.stage.metrics
 	for _, u := range ups {
 		m.updates.WithLabelValues(string(u.Kind)).Inc()
@@ -413,6 +478,9 @@ func (w *partitionWorker) Checkpoint(ctx context.Context) (int64, error) {
 	}
 	pos, next := w.pipe.position(), w.next
 	recs, err := w.engine.AppendChanges(w.unsent)
+	if err == nil {
+		recs, err = w.inc.AppendChanges(recs)
+	}
 	w.unsent = nil
 	meta, merr := json.Marshal(partitionMeta{V: 1, Next: next, Clock: w.pipe.clock, TickedAt: w.pipe.tickedAt})
 	w.changed = false
@@ -462,6 +530,7 @@ func (w *partitionWorker) Close() {
 	w.mu.Lock()
 	s.metrics.openIncidents.Sub(float64(w.live))
 	w.live = 0
+	w.inc.Close()
 	w.mu.Unlock()
 	w.rules.Close()
 }

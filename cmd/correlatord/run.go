@@ -21,6 +21,7 @@ import (
 
 	"github.com/correlatord/correlatord/analytics"
 	"github.com/correlatord/correlatord/cmdb"
+	"github.com/correlatord/correlatord/incidents"
 	"github.com/correlatord/correlatord/ingest"
 )
 
@@ -155,7 +156,11 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 	if err != nil {
 		return err
 	}
-	state := newStateStage(cfg, sink, stage, topology, nil, reg, logger)
+	kedb, err := incidents.NewKEDB(cfg.Incidents.KnownErrorsFile)
+	if err != nil {
+		return err
+	}
+	state := newStateStage(cfg, sink, stage, topology, nil, kedb, reg, logger)
 
 	// Ingest: with Kafka, the first stage (input topics -> keyed topic) and
 	// the stateful stage (keyed topic -> rules, correlation, analytics);
@@ -377,6 +382,11 @@ loop:
 			// A bad rule file keeps the running rules; the manager logs and
 			// counts it.
 			_ = stage.manager.Reload()
+			if err := kedb.Reload(); err != nil {
+				logger.Error("known-error database reload failed; keeping the loaded entries", zap.Error(err))
+			} else if cfg.Incidents.KnownErrorsFile != "" {
+				logger.Info("known-error database reloaded", zap.Int("entries", kedb.Len()))
+			}
 		}
 	}
 
