@@ -73,6 +73,10 @@ type Manager struct {
 	known map[string]*KnownError
 	// resEsc counts resolution-target escalations per incident.
 	resEsc map[string]int
+	// since is the onset of the first incident this partition saw: the
+	// rate rule needs a baseline's worth of history, or every service
+	// would look anomalous against a baseline of nothing at start-up.
+	since time.Time
 
 	dirtyInc  map[string]bool
 	dirtyProb map[string]bool
@@ -509,6 +513,9 @@ func signature(ci string, cat Category) string { return ci + "\x00" + string(cat
 // track records in for recurrence and rate, and raises the candidates
 // they call for.
 func (m *Manager) track(b *batch, in *Incident, now time.Time) {
+	if m.since.IsZero() || in.OpenedAt.Before(m.since) {
+		m.since = in.OpenedAt
+	}
 	if in.RootCauseCI != "" {
 		sig := signature(in.RootCauseCI, in.Category)
 		m.sigs[sig] = append(m.sigs[sig], sigEntry{ID: in.ID, At: in.OpenedAt})
@@ -756,6 +763,9 @@ func (m *Manager) slaTimers(b *batch, in *Incident, now time.Time) {
 // (the mean count per RateWindow over the RateBaseline before).
 func (m *Manager) rateAnomalies(b *batch, now time.Time) {
 	pc := m.cfg.Problems
+	if m.since.IsZero() || now.Sub(m.since) < pc.RateBaseline+pc.RateWindow {
+		return
+	}
 	keys := make([]string, 0, len(m.rate))
 	for k := range m.rate {
 		keys = append(keys, k)

@@ -386,7 +386,7 @@ func TestProblemCandidates(t *testing.T) {
 func TestRateAnomaly(t *testing.T) {
 	f := newFixture(t, Config{}, nil, nil)
 	// A quiet week (one incident on the wiki), then five in a day.
-	f.open(incident("INC-old", t0.Add(-3*24*time.Hour), "wiki-app", event.SeverityMinor, "HighLatency", "wiki-app"))
+	f.open(incident("INC-old", t0.Add(-8*24*time.Hour), "wiki-app", event.SeverityMinor, "HighLatency", "wiki-app"))
 	for i := range 5 {
 		f.open(incident("INC-r"+string(rune('a'+i)), t0.Add(time.Duration(i)*time.Hour), "host-2", event.SeverityMinor, "DiskFull", "host-2", "wiki-app"))
 	}
@@ -399,6 +399,17 @@ func TestRateAnomaly(t *testing.T) {
 	}
 	if rate == nil || len(rate.Incidents) != 5 || !strings.Contains(rate.Detail, "5 incidents") {
 		t.Fatalf("rate anomaly on wiki: %+v", f.m.Problems())
+	}
+	// Without a baseline's worth of history, the same burst raises none.
+	g := newFixture(t, Config{}, nil, nil)
+	for i := range 5 {
+		g.open(incident("INC-r"+string(rune('a'+i)), t0.Add(time.Duration(i)*time.Hour), "host-2", event.SeverityMinor, "DiskFull", "host-2", "wiki-app"))
+	}
+	g.m.Tick(t0.Add(5 * time.Hour))
+	for _, p := range g.m.Problems() {
+		if p.Reason == ReasonRateAnomaly {
+			t.Fatalf("rate anomaly without history: %+v", p)
+		}
 	}
 }
 

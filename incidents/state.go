@@ -30,6 +30,7 @@ type metaState struct {
 	Rate   map[string][]time.Time `json:"rate,omitempty"`
 	Known  []*KnownError          `json:"known,omitempty"`
 	ResEsc map[string]int         `json:"res_esc,omitempty"`
+	Since  time.Time              `json:"since"`
 }
 
 // AppendChanges appends the records that bring the changelog up to date
@@ -72,7 +73,7 @@ func (m *Manager) AppendChanges(dst []correlate.StateRecord) ([]correlate.StateR
 	}
 	clear(m.dirtyProb)
 	if m.metaDirty {
-		ms := metaState{V: stateV, Sigs: m.sigs, Rate: m.rate, ResEsc: m.resEsc, Known: m.KnownErrors()}
+		ms := metaState{V: stateV, Sigs: m.sigs, Rate: m.rate, ResEsc: m.resEsc, Known: m.KnownErrors(), Since: m.since}
 		v, err := json.Marshal(&ms)
 		if err != nil {
 			return dst, fmt.Errorf("encode incidents state: %w", err)
@@ -116,6 +117,7 @@ func (m *Manager) Restore(records []correlate.StateRecord) error {
 			if ms.ResEsc != nil {
 				m.resEsc = ms.ResEsc
 			}
+			m.since = ms.Since
 			for i, ke := range ms.Known {
 				if err := ke.compile(fmt.Sprintf("known[%d]", i)); err != nil {
 					return fmt.Errorf("incidents: restore %q: %w", k, err)

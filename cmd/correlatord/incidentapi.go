@@ -23,11 +23,12 @@ func registerIncidentAPI(mux *http.ServeMux, state *stateStage, topology func() 
 			topo = topology()
 		}
 		out := []replayIncident{}
-		for _, in := range state.incidents() {
+		incs, recs := state.incidents()
+		for _, in := range incs {
 			if status != "" && string(in.Status) != status {
 				continue
 			}
-			out = append(out, newReplayIncident(in, topo))
+			out = append(out, newReplayIncident(in, topo, recs[in.ID]))
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(out)

@@ -41,6 +41,7 @@ func realMain(args []string) int {
 	replayCmd.Flag("cmdb.format", "Format of --cmdb: native, servicenow, backstage or netbox.").Default("native").StringVar(&replayFlags.cmdbFormat)
 
 	replayCmd.Flag("rules", "Rule file or folder (repeatable; overrides rules.files of the configuration).").StringsVar(&replayFlags.rulesFiles)
+	replayCmd.Flag("problems-out", "Also write the problem records raised (JSON lines).").StringVar(&replayFlags.problemsOut)
 	replayCmd.Flag("partitions", "Partition the events as the daemon's keyed topic does, one pipeline each (set it to the keyed topic's partition count to compute what the instances compute).").Default("1").IntVar(&replayFlags.partitions)
 
 	rulesCmd := app.Command("rules", "Rule file tools.")

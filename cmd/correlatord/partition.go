@@ -207,6 +207,10 @@ type stateStage struct {
 	// (analytics rows, notifications). Called with the worker's lock held.
 	onChanges func(partition int, chs []incidents.Change)
 
+	// keepClosed bounds the closed incidents a worker keeps for the API;
+	// negative keeps all (replay).
+	keepClosed int
+
 	mu      sync.Mutex
 	workers map[int]*partitionWorker
 }
@@ -214,7 +218,7 @@ type stateStage struct {
 func newStateStage(cfg *Config, sink eventSink, rs *rulesStage, topology func() *cmdb.Topology, changelog *ingest.Changelog, kedb *incidents.KEDB, reg prometheus.Registerer, logger *zap.Logger) *stateStage {
 	return &stateStage{cfg: cfg, sink: sink, rules: rs, topology: topology, changelog: changelog,
 		metrics: newStateMetrics(reg), logger: logger, wall: time.Now, workers: map[int]*partitionWorker{},
-		incMetrics: incidents.NewMetrics(reg), kedb: kedb}
+		incMetrics: incidents.NewMetrics(reg), kedb: kedb, keepClosed: maxClosedKept}
 }
 
 // partitionMeta is the worker's own changelog record, written after the
@@ -458,7 +462,7 @@ func (w *partitionWorker) onUpdates(ups []correlate.Update) {
 		case correlate.UpdateClosed:
 			w.live--
 			m.openIncidents.Dec()
-			if len(w.closed) == maxClosedKept {
+			if len(w.closed) == w.stage.keepClosed {
 				w.closed = append(w.closed[:0], w.closed[1:]...)
 			}
 			w.closed = append(w.closed, u.Incident)
@@ -535,9 +539,10 @@ func (w *partitionWorker) Close() {
 	w.rules.Close()
 }
 
-// incidents returns the incidents of every partition this instance owns:
-// the live ones and the recently closed ones, by opening time.
-func (s *stateStage) incidents() []*correlate.Incident {
+// incidents returns the correlator's incidents of every partition this
+// instance owns, the live ones and the recently closed ones, by opening
+// time, with their incident records by id.
+func (s *stateStage) incidents() ([]*correlate.Incident, map[string]*incidents.Incident) {
 	s.mu.Lock()
 	ws := make([]*partitionWorker, 0, len(s.workers))
 	for _, w := range s.workers {
@@ -545,14 +550,18 @@ func (s *stateStage) incidents() []*correlate.Incident {
 	}
 	s.mu.Unlock()
 	var out []*correlate.Incident
+	recs := map[string]*incidents.Incident{}
 	for _, w := range ws {
 		w.mu.Lock()
 		out = append(out, w.closed...)
 		out = append(out, w.engine.Incidents()...)
+		for _, r := range w.inc.Incidents() {
+			recs[r.ID] = r
+		}
 		w.mu.Unlock()
 	}
 	sortIncidents(out)
-	return out
+	return out, recs
 }
 
 // checkStatePartitions fails when the state topic and the keyed topic have

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/correlatord/correlatord/cmdb"
 	"github.com/correlatord/correlatord/correlate"
 	"github.com/correlatord/correlatord/event"
+	"github.com/correlatord/correlatord/incidents"
 )
 
 func exampleTopology(t *testing.T) *cmdb.Topology {
@@ -109,5 +111,95 @@ func TestInProcessCorrelation(t *testing.T) {
 	}
 	if code, _ := d.get(t, "/api/v1/incidents?status=bogus"); code != 400 {
 		t.Fatalf("bad status filter: %d, want 400", code)
+	}
+}
+
+// TestReplayRaisesProblemCandidates: a host of the example estate fails
+// three times in five days (each time with its VM), and a P1 outage of the
+// core switch resolves; replay's problem records hold a recurring-problem
+// candidate linking the three incidents, and a major-incident review.
+func TestReplayRaisesProblemCandidates(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	start := time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC)
+	line := func(id string, at time.Time, ci, alert, sev, status string) {
+		fmt.Fprintf(&b, `{"id":%q,"time":%q,"source":"unit","severity":%q,"status":%q,"ci":%q,"labels":{"alertname":%q,"instance":%q}}`+"\n",
+			id, at.Format(time.RFC3339Nano), sev, status, ci, alert, ci)
+	}
+	for i := range 3 {
+		at := start.Add(time.Duration(i) * 48 * time.Hour)
+		line(fmt.Sprintf("h%d", i), at, "hv-dc2-02", "HostDown", "major", "firing")
+		line(fmt.Sprintf("v%d", i), at.Add(20*time.Second), "vm-db-02", "InstanceDown", "major", "firing")
+		line(fmt.Sprintf("h%d-r", i), at.Add(10*time.Minute), "hv-dc2-02", "HostDown", "major", "resolved")
+		line(fmt.Sprintf("v%d-r", i), at.Add(10*time.Minute), "vm-db-02", "InstanceDown", "major", "resolved")
+	}
+	at := start.Add(5 * 24 * time.Hour)
+	line("sw", at, "core-sw-dc1", "SwitchDown", "critical", "firing")
+	line("sw-r", at.Add(30*time.Minute), "core-sw-dc1", "SwitchDown", "critical", "resolved")
+	line("end", at.Add(2*time.Hour), "wiki-nonexistent", "Heartbeat", "info", "firing")
+	events := filepath.Join(dir, "events.jsonl")
+	if err := os.WriteFile(events, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, probs := filepath.Join(dir, "inc.jsonl"), filepath.Join(dir, "problems.jsonl")
+	err := runReplay(context.Background(), commonFlags{}, replayOptions{eventsFile: events, outFile: out, problemsOut: probs,
+		cmdbFile: "../../examples/topology.yaml", cmdbFormat: "native", stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var problems []incidents.Problem
+	readLines(t, probs, func(l []byte) {
+		var p incidents.Problem
+		if err := json.Unmarshal(l, &p); err != nil {
+			t.Fatal(err)
+		}
+		problems = append(problems, p)
+	})
+	var recurring, major *incidents.Problem
+	for i := range problems {
+		switch problems[i].Reason {
+		case incidents.ReasonRecurring:
+			recurring = &problems[i]
+		case incidents.ReasonMajorIncident:
+			major = &problems[i]
+		}
+	}
+	if recurring == nil || recurring.RootCauseCI != "hv-dc2-02" || len(recurring.Incidents) != 3 || recurring.Status != incidents.ProblemCandidate {
+		t.Fatalf("recurring problem: %+v (all: %+v)", recurring, problems)
+	}
+	if major == nil || major.RootCauseCI != "core-sw-dc1" {
+		t.Fatalf("major-incident review: %+v", major)
+	}
+	var linked int
+	readLines(t, out, func(l []byte) {
+		var in replayIncident
+		if err := json.Unmarshal(l, &in); err != nil {
+			t.Fatal(err)
+		}
+		if in.Priority == "" || in.Impact == 0 || in.Urgency == 0 {
+			t.Errorf("incident %s without priority, impact or urgency", in.ID)
+		}
+		if in.ProblemID != nil && *in.ProblemID == recurring.ID {
+			linked++
+		}
+		if in.RootCauseCI != nil && *in.RootCauseCI == "core-sw-dc1" && in.Priority != "P1" {
+			t.Errorf("core switch outage under the critical shop: %s, want P1", in.Priority)
+		}
+	})
+	if linked != 3 {
+		t.Fatalf("%d incidents link the recurring problem, want 3", linked)
+	}
+}
+
+func readLines(t *testing.T, path string, fn func([]byte)) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if l != "" {
+			fn([]byte(l))
+		}
 	}
 }

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -17,6 +19,7 @@ import (
 	"github.com/correlatord/correlatord/cmdb"
 	"github.com/correlatord/correlatord/correlate"
 	"github.com/correlatord/correlatord/event"
+	"github.com/correlatord/correlatord/incidents"
 	"github.com/correlatord/correlatord/ingest"
 )
 
@@ -26,8 +29,9 @@ type replayOptions struct {
 	cmdbFile   string
 	cmdbFormat string
 	rulesFiles []string
-	eventsOut  string
-	partitions int
+	eventsOut   string
+	problemsOut string
+	partitions  int
 	// stderr receives the summary line; os.Stderr when nil.
 	stderr io.Writer
 }
@@ -126,69 +130,95 @@ func runReplay(ctx context.Context, flags commonFlags, opts replayOptions) error
 		cfg.Rules.Files = opts.rulesFiles
 	}
 	var (
-		binder       ciBinder
-		ruleTopo     func() *cmdb.Topology
-		correlateTop func() correlate.Topology
+		binder   ciBinder
+		ruleTopo func() *cmdb.Topology
 	)
 	if topo != nil {
 		binder = topo
 		ruleTopo = func() *cmdb.Topology { return topo }
-		ct := correlate.NewCMDB(topo)
-		correlateTop = func() correlate.Topology { return ct }
 	}
 	stage, err := newRulesStage(cfg.Rules, ruleTopo, nil, zap.NewNop())
 	if err != nil {
 		return err
 	}
-	// One pipeline per partition, each with its own rules and correlation
-	// engines and event-time clock, fed by the same keys as the daemon's
-	// keyed topic: with --partitions set to its partition count, replay
-	// computes what the daemon's instances compute together.
+	// One partition worker per partition, each with its own rules,
+	// correlation and incident stages and event-time clock, fed by the same
+	// keys as the daemon's keyed topic: with --partitions set to its
+	// partition count, replay computes what the daemon's instances compute
+	// together.
 	if opts.partitions == 0 {
 		opts.partitions = 1
 	}
 	if opts.partitions < 1 {
 		return fmt.Errorf("--partitions: must be at least 1, got %d", opts.partitions)
 	}
-	var incidents []*correlate.Incident
-	collect := func(ups []correlate.Update) {
-		for _, u := range ups {
-			if u.Kind == correlate.UpdateClosed {
-				incidents = append(incidents, u.Incident)
+	kedb, err := incidents.NewKEDB(cfg.Incidents.KnownErrorsFile)
+	if err != nil {
+		return err
+	}
+	state := newStateStage(cfg, sink, stage, ruleTopo, nil, kedb, nil, zap.NewNop())
+	state.binder = binder
+	state.keepClosed = -1
+	// Records leave the managers some time after closing; replay reports
+	// the latest version of each.
+	var (
+		records  = map[string]*incidents.Incident{}
+		problems = map[string]*incidents.Problem{}
+	)
+	state.onChanges = func(_ int, chs []incidents.Change) {
+		for _, c := range chs {
+			if c.Incident != nil {
+				records[c.Incident.ID] = c.Incident
+			}
+			if c.Problem != nil {
+				problems[c.Problem.ID] = c.Problem
 			}
 		}
 	}
-	pipes := make([]*pipeline, opts.partitions)
-	engines := make([]*correlate.Engine, opts.partitions)
-	for i := range pipes {
-		re := stage.engine
-		if i > 0 {
-			if re, err = stage.newEngine(); err != nil {
-				return err
-			}
+	workers := make([]*partitionWorker, opts.partitions)
+	for i := range workers {
+		w, _, err := state.open(ctx, i, 0)
+		if err != nil {
+			return err
 		}
-		engines[i] = correlate.New(cfg.Correlate, correlateTop)
-		pipes[i] = newEventTimePipeline(sink, binder, re, engines[i], cfg.Correlate.AllowedLateness)
-		pipes[i].onUpdates = collect
+		workers[i] = w.(*partitionWorker)
 	}
 	keys := newPartitionKeyer(ruleTopo, &cfg.Correlate)
-	stats, err := replayEvents(ctx, in, pipes, keys, binder, cfg)
+	stats, err := replayEvents(ctx, in, workers, keys, binder, cfg)
 	if err != nil {
 		return err
 	}
 	// End of input: the last timers, then every window closes.
-	for i, p := range pipes {
-		if err := p.advanceTo(ctx, p.clock); err != nil {
+	var incs []*correlate.Incident
+	for _, w := range workers {
+		if err := w.pipe.advanceTo(ctx, w.pipe.clock); err != nil {
 			return err
 		}
-		collect(engines[i].Flush())
+		w.onUpdates(w.engine.Flush())
+		w.flushIncidents()
+		incs = append(incs, w.closed...)
 	}
-	sortIncidents(incidents)
+	sortIncidents(incs)
+	if opts.problemsOut != "" {
+		list := make([]*incidents.Problem, 0, len(problems))
+		for _, p := range problems {
+			list = append(list, p)
+		}
+		slices.SortFunc(list, func(a, b *incidents.Problem) int {
+			if c := a.RaisedAt.Compare(b.RaisedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		if err := writeJSONLines(opts.problemsOut, "--problems-out", list); err != nil {
+			return err
+		}
+	}
 
 	bw := bufio.NewWriterSize(out, 1<<16)
 	enc := json.NewEncoder(bw)
-	for _, inc := range incidents {
-		if err := enc.Encode(newReplayIncident(inc, topo)); err != nil {
+	for _, inc := range incs {
+		if err := enc.Encode(newReplayIncident(inc, topo, records[inc.ID])); err != nil {
 			return fmt.Errorf("--out: %w", err)
 		}
 	}
@@ -205,11 +235,11 @@ func runReplay(ctx context.Context, flags commonFlags, opts replayOptions) error
 		stderr = os.Stderr
 	}
 	ratio := 0.0
-	if len(incidents) > 0 {
-		ratio = float64(stats.accepted) / float64(len(incidents))
+	if len(incs) > 0 {
+		ratio = float64(stats.accepted) / float64(len(incs))
 	}
 	fmt.Fprintf(stderr, "replay: %d lines, %d events in, %d rejected, %d incidents out, noise reduction %.1fx\n",
-		stats.lines, stats.accepted, stats.rejected, len(incidents), ratio)
+		stats.lines, stats.accepted, stats.rejected, len(incs), ratio)
 	return nil
 }
 
@@ -244,7 +274,7 @@ type replayStats struct {
 // replayEvents feeds in line by line, each event to the pipeline of its
 // partition. A bad line is reported on stderr with its line number and
 // skipped; it never stops the replay.
-func replayEvents(ctx context.Context, in io.Reader, pipes []*pipeline, keys *partitionKeyer, binder ciBinder, cfg *Config) (replayStats, error) {
+func replayEvents(ctx context.Context, in io.Reader, workers []*partitionWorker, keys *partitionKeyer, binder ciBinder, cfg *Config) (replayStats, error) {
 	var st replayStats
 	dec := ingest.NewDecoder(cfg.limits(), cfg.eventDefaults())
 	sc := bufio.NewScanner(in)
@@ -271,8 +301,8 @@ func replayEvents(ctx context.Context, in io.Reader, pipes []*pipeline, keys *pa
 			if ev.Time.After(clock) {
 				clock = ev.Time
 			}
-			p := pipes[0]
-			if len(pipes) > 1 {
+			w := workers[0]
+			if len(workers) > 1 {
 				// Bound as the first stage binds, to find the partition.
 				one[0] = *ev
 				if binder != nil {
@@ -280,9 +310,9 @@ func replayEvents(ctx context.Context, in io.Reader, pipes []*pipeline, keys *pa
 						one[0].CI = ci
 					}
 				}
-				p = pipes[partitionOf(keys.key(&one[0]), len(pipes))]
+				w = workers[partitionOf(keys.key(&one[0]), len(workers))]
 			}
-			if _, err := p.handleOrdered(ctx, events[i:i+1]); err != nil {
+			if _, err := w.handle(ctx, events[i:i+1]); err != nil {
 				return st, err
 			}
 		}
@@ -292,6 +322,26 @@ func replayEvents(ctx context.Context, in io.Reader, pipes []*pipeline, keys *pa
 		return st, fmt.Errorf("--events line %d: %w", st.lines+1, err)
 	}
 	return st, nil
+}
+
+// writeJSONLines writes one JSON object per value to path.
+func writeJSONLines[T any](path, flag string, vs []T) error {
+	out, closeOut, err := createOutput(path, flag)
+	if err != nil {
+		return err
+	}
+	defer closeOut()
+	bw := bufio.NewWriter(out)
+	enc := json.NewEncoder(bw)
+	for _, v := range vs {
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("%s: %w", flag, err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("%s: %w", flag, err)
+	}
+	return nil
 }
 
 // sortIncidents orders incidents by opening time, then id.

@@ -7,15 +7,28 @@ import (
 
 	"github.com/correlatord/correlatord/cmdb"
 	"github.com/correlatord/correlatord/correlate"
+	"github.com/correlatord/correlatord/incidents"
 )
 
 // replayIncident is one line of replay's --out: the contract other tools
-// (the evaluation, dashboards' fixtures) rely on. Priority, impact and
-// urgency join it with the incidents stage.
+// (the evaluation, dashboards' fixtures) rely on. Status is the
+// correlator's (open or resolved); the incident record's lifecycle status
+// is record_status.
 type replayIncident struct {
 	ID                  string           `json:"id"`
 	Title               string           `json:"title"`
 	Status              string           `json:"status"`
+	Priority            string           `json:"priority"`
+	Impact              int              `json:"impact"`
+	Urgency             int              `json:"urgency"`
+	Category            string           `json:"category"`
+	RecordStatus        string           `json:"record_status"`
+	SupportGroup        string           `json:"support_group,omitempty"`
+	EscalationLevel     int              `json:"escalation_level"`
+	SLABreaches         []string         `json:"sla_breaches"`
+	ProblemID           *string          `json:"problem_id"`
+	KnownErrorID        *string          `json:"known_error_id"`
+	ChangeID            *string          `json:"change_id"`
 	OpenedAt            time.Time        `json:"opened_at"`
 	ResolvedAt          *time.Time       `json:"resolved_at"`
 	RootCauseCI         *string          `json:"root_cause_ci"`
@@ -51,7 +64,7 @@ type replayMember struct {
 	MergedFrom    string   `json:"merged_from,omitempty"`
 }
 
-func newReplayIncident(in *correlate.Incident, topo *cmdb.Topology) replayIncident {
+func newReplayIncident(in *correlate.Incident, topo *cmdb.Topology, rec *incidents.Incident) replayIncident {
 	r := replayIncident{
 		ID: in.ID, Status: string(in.Status), OpenedAt: in.OpenedAt.UTC(),
 		RootCauseConfidence: in.RootCauseConfidence, RootCauseSuspected: in.RootCauseSuspected,
@@ -82,7 +95,23 @@ func newReplayIncident(in *correlate.Incident, topo *cmdb.Topology) replayIncide
 		r.Services = slices.Compact(r.Services)
 	}
 	r.Title = incidentTitle(in)
+	r.SLABreaches = []string{}
+	if rec != nil {
+		r.Title, r.Priority, r.Impact, r.Urgency = rec.Title, string(rec.Priority), rec.Impact, rec.Urgency
+		r.Category, r.RecordStatus, r.SupportGroup, r.EscalationLevel = string(rec.Category), string(rec.Status), rec.SupportGroup, rec.EscalationLevel
+		for _, b := range rec.Breaches {
+			r.SLABreaches = append(r.SLABreaches, string(b.Kind))
+		}
+		r.ProblemID, r.KnownErrorID, r.ChangeID = optional(rec.ProblemID), optional(rec.KnownErrorID), optional(rec.ChangeID)
+	}
 	return r
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // incidentTitle names the cause when there is one, else what alerted.
