@@ -89,8 +89,8 @@ type Comment struct {
 
 // Incident is the ITSM record of one incident.
 type Incident struct {
-	ID           string   `json:"id"`
-	Version      uint64   `json:"version"`
+	ID      string `json:"id"`
+	Version uint64 `json:"version"`
 	// PartitionKey names the partition that owns the record (the daemon
 	// puts the keyed topic's partition number), for routing actions.
 	PartitionKey string   `json:"partition_key,omitempty"`

@@ -24,11 +24,11 @@ import (
 )
 
 type replayOptions struct {
-	eventsFile string
-	outFile    string
-	cmdbFile   string
-	cmdbFormat string
-	rulesFiles []string
+	eventsFile  string
+	outFile     string
+	cmdbFile    string
+	cmdbFormat  string
+	rulesFiles  []string
 	eventsOut   string
 	problemsOut string
 	partitions  int
