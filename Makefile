@@ -8,7 +8,7 @@ FUZZTIME  ?= 10s
 DEV_ENV   := . deploy/dev/env.sh
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit integration fuzz bench vet dev-up dev-down demo clean
+.PHONY: all build test unit integration fuzz bench vet dev-up dev-down demo clean deploy-check
 
 all: build
 
@@ -22,10 +22,17 @@ vet:
 
 ## test: the whole suite CI runs: unit tests, fuzzers on a fixed budget, and
 ## integration tests against the real Kafka broker and ClickHouse server.
-test: vet unit fuzz dev-up integration
+test: vet unit fuzz dev-up deploy-check integration
 
 unit:
 	$(GO) test -count=1 ./...
+
+## deploy-check: render the Helm chart, verify the systemd units, check and
+## unit-test the Prometheus rules.
+deploy-check:
+	bash scripts/helm-test.sh
+	bash scripts/systemd-verify.sh
+	bash scripts/promtool-rules.sh
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
