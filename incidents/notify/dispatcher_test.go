@@ -185,7 +185,7 @@ func TestDispatcherGivesUpAtMaxAge(t *testing.T) {
 	if v := counterValue(t, d.metrics.notifications, "oncall", "closed", ResultDropped); v != 1 {
 		t.Errorf("dropped closed = %v", v)
 	}
-	rc.answers = []int{200}
+	rc.setAnswers(200)
 	fresh := testNotification("inc-10", 1, KindCreated)
 	if err := d.Deliver(t.Context(), &fresh, clock.Now()); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -303,9 +304,9 @@ func TestServiceNowBadCredentialsArePermanent(t *testing.T) {
 }
 
 func TestServiceNowBearerTokenAndTable(t *testing.T) {
-	var got *http.Request
+	reqs := make(chan *http.Request, 10)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = r.Clone(r.Context())
+		reqs <- r.Clone(context.Background())
 		fmt.Fprint(w, `{"result":[]}`)
 	}))
 	defer srv.Close()
@@ -315,8 +316,11 @@ func TestServiceNowBearerTokenAndTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := testNotification("inc-1", 1, KindCreated)
-	_ = sn.Send(t.Context(), &n) // the POST answer has no sys_id: an error, but the lookup was made
-	if got == nil || got.Header.Get("Authorization") != "Bearer tok" || !strings.HasPrefix(got.URL.Path, "/api/now/table/u_alert_incident") {
+	if err := sn.Send(t.Context(), &n); err == nil || IsPermanent(err) {
+		t.Errorf("POST answered without sys_id: %v, want a retryable error", err)
+	}
+	got := <-reqs // the lookup
+	if got.Header.Get("Authorization") != "Bearer tok" || !strings.HasPrefix(got.URL.Path, "/api/now/table/u_alert_incident") {
 		t.Errorf("request %v", got)
 	}
 	bad := testNotification("a^b", 1, KindCreated)

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -27,6 +28,7 @@ type recordedRequest struct {
 // codes in answers, in turn (the last one repeats; none means 200).
 type recorder struct {
 	reqs    chan recordedRequest
+	mu      sync.Mutex
 	answers []int
 	header  http.Header // added to every answer
 }
@@ -36,14 +38,24 @@ func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := len(rc.reqs)
 	rc.reqs <- recordedRequest{r.Method, r.URL.Path, r.Header.Clone(), body}
 	status := http.StatusOK
+	rc.mu.Lock()
 	if len(rc.answers) > 0 {
 		status = rc.answers[min(n, len(rc.answers)-1)]
 	}
+	rc.mu.Unlock()
 	for k, v := range rc.header {
 		w.Header()[k] = v
 	}
 	w.WriteHeader(status)
 	io.WriteString(w, "answer body")
+}
+
+// setAnswers replaces the answers; the count of requests restarts with the
+// next drain.
+func (rc *recorder) setAnswers(answers ...int) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.answers = answers
 }
 
 func newRecorder(t *testing.T, answers ...int) (*recorder, *httptest.Server) {
