@@ -37,12 +37,44 @@ type PartitionWorker interface {
 	// changelog) and returns the offset to commit: the offset after the
 	// last message whose effects are durable.
 	Checkpoint(ctx context.Context) (int64, error)
+	// Command applies an operator command (a message with the
+	// HeaderCommand header) in its place among the events; next is the
+	// offset after it. A command that cannot be applied is the worker's
+	// to report; an error stops the partition like one of Handle.
+	Command(ctx context.Context, payload []byte, next int64) error
 	// Idle is called when no message arrived for IdleInterval, with the
 	// wall clock, so event-time timers can move on without traffic.
 	Idle(ctx context.Context, now time.Time) error
 	// Close releases the partition; the final Checkpoint has been made (or
 	// failed: the partition is redelivered from the last committed offset).
 	Close()
+}
+
+// HeaderCommand marks a message of the keyed topic that carries an
+// operator command instead of an event: commands travel with the events of
+// their partition, so they are applied in order by whoever owns it, and are
+// as durable as the events.
+const HeaderCommand = "correlator-command"
+
+func isCommand(m *kafka.Message) bool {
+	for _, h := range m.Headers {
+		if h.Key == HeaderCommand {
+			return true
+		}
+	}
+	return false
+}
+
+// NewPartitionWriter returns a synchronous writer that sends each message
+// to the partition it names (Message.Partition), acknowledged by every
+// in-sync replica.
+func NewPartitionWriter(cfg KafkaConfig, topic string, logger *zap.Logger) (*kafka.Writer, error) {
+	w, err := NewWriter(cfg, topic, logger)
+	if err != nil {
+		return nil, err
+	}
+	w.Balancer = kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition })
+	return w, nil
 }
 
 // PartitionOpener restores a partition's state and returns its worker and
@@ -372,8 +404,42 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 		}
 		events, dls = events[:0], dls[:0]
 		now := c.opts.Now()
+		failed := false
+		// handle hands the events gathered so far to the worker; next is
+		// the offset after them. It is called for a stretch without events
+		// too (all dead letters), so the worker's offset moves past it.
+		handle := func(next int64) bool {
+			start := time.Now()
+			if err := w.Handle(ctx, events, next); err != nil {
+				if ctx.Err() == nil {
+					log.Error("processing a batch failed; the partition is released and redelivered from its last commit", zap.Int("events", len(events)), zap.Error(err))
+				}
+				return false
+			}
+			if len(events) > 0 {
+				c.metrics.handleDuration.Observe(time.Since(start).Seconds())
+			}
+			clear(events)
+			events = events[:0]
+			return true
+		}
 		for i := range batch {
 			m := &batch[i]
+			if isCommand(m) {
+				// Events before the command first, then the command.
+				if !handle(m.Offset) {
+					failed = true
+					break
+				}
+				if err := w.Command(ctx, m.Value, m.Offset+1); err != nil {
+					if ctx.Err() == nil {
+						log.Error("applying a command failed; the partition is released", zap.Int64("offset", m.Offset), zap.Error(err))
+					}
+					failed = true
+					break
+				}
+				continue
+			}
 			if len(m.Value) > c.cfg.MaxMessageBytes && c.cfg.MaxMessageBytes > 0 {
 				c.metrics.rejected(TransportKafka, ReasonTooLarge, 1)
 				dls = append(dls, newDeadLetter(m, ReasonTooLarge, fmt.Sprintf("message of %d bytes is over the limit of %d (kafka.max_message_bytes)", len(m.Value), c.cfg.MaxMessageBytes)))
@@ -386,21 +452,14 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 				dls = append(dls, newDeadLetter(m, ReasonInvalidEvent, describeErrors(errs)))
 			}
 		}
+		if failed {
+			return
+		}
 		if err := writeDeadLetters(ctx, c.dlq, dls, c.metrics, log); err != nil {
 			return // only a cancelled context
 		}
-		next := batch[len(batch)-1].Offset + 1
-		// Handle is called for a batch without events too (all dead
-		// letters), so the worker's next offset moves past it.
-		start := time.Now()
-		if err := w.Handle(ctx, events, next); err != nil {
-			if ctx.Err() == nil {
-				log.Error("processing a batch failed; the partition is released and redelivered from its last commit", zap.Int("events", len(events)), zap.Error(err))
-			}
+		if !handle(batch[len(batch)-1].Offset + 1) {
 			return
-		}
-		if len(events) > 0 {
-			c.metrics.handleDuration.Observe(time.Since(start).Seconds())
 		}
 		clear(events)
 		clear(batch)

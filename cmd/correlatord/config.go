@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/common/config"
@@ -16,6 +17,7 @@ import (
 	"github.com/correlatord/correlatord/correlate"
 	"github.com/correlatord/correlatord/event"
 	"github.com/correlatord/correlatord/incidents"
+	"github.com/correlatord/correlatord/incidents/notify"
 	"github.com/correlatord/correlatord/ingest"
 	"github.com/correlatord/correlatord/rules"
 )
@@ -43,6 +45,7 @@ type Config struct {
 	Rules      rules.Config        `yaml:"rules"`
 	Correlate  correlate.Config    `yaml:"correlate"`
 	Incidents  incidents.Config    `yaml:"incidents"`
+	Notify     notify.Config       `yaml:"notify"`
 }
 
 // SetDefaults fills every field left empty with its documented default.
@@ -63,6 +66,18 @@ func (c *Config) SetDefaults() {
 	c.Rules.SetDefaults()
 	c.Correlate.SetDefaults()
 	c.Incidents.SetDefaults()
+	if c.Notify.Outbox.Type == "" {
+		// With Kafka the outbox is a topic every instance shares; without
+		// it a file in the data directory.
+		c.Notify.Outbox.Type = "file"
+		if c.Kafka.Enabled() {
+			c.Notify.Outbox.Type = "kafka"
+		}
+	}
+	if c.Notify.Outbox.Type == "file" && c.Notify.Outbox.DataDir == "" {
+		c.Notify.Outbox.DataDir = filepath.Join(c.DataDir, "notify")
+	}
+	c.Notify.SetDefaults()
 }
 
 // Validate reports every wrong field at once, each named by its YAML path.
@@ -85,6 +100,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, c.CMDB.Validate())
 	}
 	errs = append(errs, c.Rules.Validate(), c.Correlate.Validate(), c.Incidents.Validate(c.Correlate.ReopenWindow))
+	if c.Notify.Enabled() {
+		errs = append(errs, c.Notify.Validate())
+		if c.Notify.Outbox.Type == "kafka" && !c.Kafka.Enabled() {
+			errs = append(errs, fmt.Errorf("notify.outbox.type: kafka needs kafka.brokers"))
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/correlatord/correlatord/correlate"
 	"github.com/correlatord/correlatord/event"
 	"github.com/correlatord/correlatord/incidents"
+	"github.com/correlatord/correlatord/incidents/notify"
 	"github.com/correlatord/correlatord/ingest"
 	"github.com/correlatord/correlatord/rules"
 )
@@ -203,13 +204,23 @@ type stateStage struct {
 	// The incident stage: shared by the partitions' managers.
 	incMetrics *incidents.Metrics
 	kedb       *incidents.KEDB
-	// onChanges receives every partition's incident and problem changes
-	// (analytics rows, notifications). Called with the worker's lock held.
+	// onChanges, when set, also receives every partition's incident and
+	// problem changes (replay). Called with the worker's lock held.
 	onChanges func(partition int, chs []incidents.Change)
+	// outbox receives notifications (nil: no notification targets).
+	outbox notify.Outbox
+	// records writes incident and problem versions to analytics (nil:
+	// analytics off).
+	records *recordWriters
 
 	// keepClosed bounds the closed incidents a worker keeps for the API;
 	// negative keeps all (replay).
 	keepClosed int
+	// commands routes operator actions onto the keyed topic (nil: Kafka
+	// off, actions apply in-process); waiting are the requests waiting
+	// for their command to be applied here.
+	commands *commandRouter
+	waiting  waiters
 
 	mu      sync.Mutex
 	workers map[int]*partitionWorker
@@ -251,7 +262,8 @@ type partitionWorker struct {
 	next      int64      // offset after the last message handled
 	changed   bool       // state changed since the last checkpoint
 	unsent    []correlate.StateRecord
-	lastEvent time.Time // wall clock of the last event, for Idle
+	outgoing  []notify.Notification // notifications for the next checkpoint
+	lastEvent time.Time             // wall clock of the last event, for Idle
 	lastIdle  time.Time
 	live      int // incidents in the engine, for the gauge
 	closed    []*correlate.Incident
@@ -325,9 +337,7 @@ func (w *partitionWorker) flushIncidents() {
 		w.incTick = now
 		chs = append(chs, w.inc.Tick(now)...)
 	}
-	if len(chs) > 0 && w.stage.onChanges != nil {
-		w.stage.onChanges(w.partition, chs)
-	}
+	w.emitChanges(chs)
 }
 
 // open implements ingest.PartitionOpener: it restores the partition from
@@ -486,6 +496,8 @@ func (w *partitionWorker) Checkpoint(ctx context.Context) (int64, error) {
 		recs, err = w.inc.AppendChanges(recs)
 	}
 	w.unsent = nil
+	outgoing := w.outgoing
+	w.outgoing = nil
 	meta, merr := json.Marshal(partitionMeta{V: 1, Next: next, Clock: w.pipe.clock, TickedAt: w.pipe.tickedAt})
 	w.changed = false
 	w.mu.Unlock()
@@ -494,6 +506,7 @@ func (w *partitionWorker) Checkpoint(ctx context.Context) (int64, error) {
 		defer w.mu.Unlock()
 		// Written again, with whatever changes next, at the next checkpoint.
 		w.unsent = append(recs, w.unsent...)
+		w.outgoing = append(outgoing, w.outgoing...)
 		w.changed = true
 		return -1, err
 	}
@@ -505,6 +518,13 @@ func (w *partitionWorker) Checkpoint(ctx context.Context) (int64, error) {
 	}
 	if err := w.pipe.WaitDurable(ctx, pos); err != nil {
 		return fail(fmt.Errorf("waiting for analytics rows: %w", err))
+	}
+	// Notifications before the state: a crash in between sends them again
+	// with the same keys, never loses them.
+	if len(outgoing) > 0 {
+		if err := w.stage.outbox.Enqueue(ctx, outgoing); err != nil {
+			return fail(fmt.Errorf("queueing %d notifications: %w", len(outgoing), err))
+		}
 	}
 	out := w.recs[:0]
 	n := 0

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"github.com/correlatord/correlatord/correlate"
 	"github.com/correlatord/correlatord/event"
 	"github.com/correlatord/correlatord/incidents"
+	"github.com/correlatord/correlatord/incidents/notify"
 )
 
 func exampleTopology(t *testing.T) *cmdb.Topology {
@@ -201,5 +204,59 @@ func readLines(t *testing.T, path string, fn func([]byte)) {
 		if l != "" {
 			fn([]byte(l))
 		}
+	}
+}
+
+// TestNotificationsThroughTheFileOutbox: without Kafka, a new incident is
+// delivered to a webhook target through the file outbox, signed, with an
+// idempotency key, and the incidents API shows its record.
+func TestNotificationsThroughTheFileOutbox(t *testing.T) {
+	type delivery struct {
+		key, sig string
+		body     []byte
+	}
+	got := make(chan delivery, 16)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- delivery{r.Header.Get(notify.HeaderIdempotencyKey), r.Header.Get(notify.HeaderSignature), b}
+	}))
+	defer recv.Close()
+	dir := t.TempDir()
+	topo, _ := filepath.Abs("../../examples/topology.yaml")
+	cfg := fmt.Sprintf(`data_dir: %s
+cmdb:
+  file: %s
+notify:
+  targets:
+    - name: chat
+      type: webhook
+      url: %s
+      secret: s3cret
+`, filepath.Join(dir, "data"), topo, recv.URL)
+	cfgFile := filepath.Join(dir, "c.yml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startUnitDaemon(t, cfgFile)
+	defer d.stop(t)
+	ev := fmt.Sprintf(`{"id":"n1","time":%q,"source":"unit","severity":"critical","ci":"core-sw-dc1","labels":{"alertname":"SwitchDown","instance":"core-sw-dc1"}}`,
+		time.Now().UTC().Format(time.RFC3339Nano))
+	if code := d.post(t, "/api/v1/events", ev, ""); code != 200 {
+		t.Fatalf("POST: %d", code)
+	}
+	select {
+	case dl := <-got:
+		var n notify.Notification
+		if err := json.Unmarshal(dl.body, &n); err != nil {
+			t.Fatalf("body %s: %v", dl.body, err)
+		}
+		if n.Kind != notify.KindCreated || n.Ticket.Priority != "P1" || n.Ticket.RootCauseCI != "core-sw-dc1" || dl.key != n.Key || dl.key == "" {
+			t.Fatalf("notification %+v key %q", n, dl.key)
+		}
+		if !notify.VerifySignature([]byte("s3cret"), dl.body, dl.sig) {
+			t.Fatalf("signature %q does not verify", dl.sig)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notification within 10s")
 	}
 }

@@ -186,6 +186,9 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 			if kc.ChangeTopic != "" {
 				specs = append(specs, ingest.TopicSpec{Name: kc.ChangeTopic})
 			}
+			if cfg.Notify.Enabled() && cfg.Notify.Outbox.Type == "kafka" {
+				specs = append(specs, ingest.TopicSpec{Name: cfg.Notify.Outbox.Topic})
+			}
 			if err := ingest.EnsureTopicSpecs(ctx, kc, specs, logger); err != nil {
 				return err
 			}
@@ -219,6 +222,12 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		}
 		cleanups = append(cleanups, changelog.Close)
 		state.changelog = changelog
+		commands, err := ingest.NewPartitionWriter(kc, kc.KeyedTopic, logger)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, commands.Close)
+		state.commands = &commandRouter{writer: commands}
 		forwarder = &ingest.KafkaForwarder{Writer: producer, Metrics: ingestMetrics}
 		first := &keyer{writer: keyed, binder: binder, keys: newPartitionKeyer(topology, &cfg.Correlate)}
 		consumer = ingest.NewConsumer(reader, dlq, first, ingest.ConsumerOptions{
@@ -242,7 +251,16 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		logger.Info("kafka on", zap.Strings("brokers", kc.Brokers), zap.Strings("topics", kc.Topics),
 			zap.String("group_id", kc.GroupID), zap.String("keyed_topic", kc.KeyedTopic), zap.String("state_topic", kc.StateTopic),
 			zap.String("state_group_id", kc.StateGroupID), zap.String("dead_letter_topic", kc.DeadLetterTopic))
-	} else {
+	}
+	// Notifications: the outbox the partitions write, and its runner.
+	var runOutbox func(context.Context) error
+	if cfg.Notify.Enabled() {
+		runOutbox, err = setUpNotifications(cfg, state, reg, logger, &cleanups)
+		if err != nil {
+			return err
+		}
+	}
+	if !cfg.Kafka.Enabled() {
 		state.binder = binder
 		w, _, err := state.open(ctx, 0, 0)
 		if err != nil {
@@ -305,6 +323,9 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 	if cfg.Kafka.Enabled() && cfg.Kafka.ChangeTopic != "" {
 		changes := newChangeConsumer(cfg.Kafka, stage.changes, reg, logger)
 		goRun("change consumer", func() error { return changes.Run(storeCtx) })
+	}
+	if runOutbox != nil {
+		goRun("notifications", func() error { return runOutbox(storeCtx) })
 	}
 	if inProcess != nil {
 		wg.Add(1)
