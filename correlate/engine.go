@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"container/heap"
 	"encoding/hex"
 	"slices"
 	"strings"
@@ -72,6 +73,8 @@ type group struct {
 	// openSeq is the engine's event sequence number when the group opened:
 	// restored groups keep their opening order.
 	openSeq uint64
+	// queued is the deadline of g's pending entry in Engine.wakes.
+	queued time.Time
 }
 
 // pending is an inhibited event that found no incident yet. It waits up to
@@ -105,12 +108,13 @@ type Engine struct {
 	maxSeen   time.Time
 	watermark time.Time
 	seq       uint64
-	// wake is a lower bound of the earliest watermark at which Advance has
-	// something to do for a group (a hold-down ending, a window closing,
-	// an incident leaving the state). Below it Advance skips the groups:
-	// it runs every second of event time live, and most calls change
-	// nothing. Zero means unknown.
-	wake time.Time
+	// wakes queues the groups' deadlines (a hold-down ending, an incident
+	// leaving the state), so Advance visits only the groups that are due.
+	wakes wakeHeap
+	// pruned is the watermark of the last pruning of the join indexes.
+	pruned time.Time
+	// dead counts the closed groups still in groups, removed in bulk.
+	dead int
 
 	deps []Dep // dependencies of the current event (read-only, from depCache)
 
@@ -553,7 +557,11 @@ func (e *Engine) join(ups []Update, g *group, ev *event.Event, t time.Time, in I
 	g.firing[ak] = xxhash.Sum64String(ev.ID)
 	g.quietSince = time.Time{}
 	e.dirty[g] = struct{}{}
-	e.touch(g)
+	if len(g.inc.Members) == 1 {
+		// A join only moves a group's deadline later, but for its first
+		// member, which gives a new group its first deadline.
+		e.touch(g)
+	}
 	e.index(g, ak)
 	if sk != 0 {
 		e.index(g, sk)
@@ -737,6 +745,7 @@ func (e *Engine) merge(ups []Update, g, o *group, eventID string, t time.Time) [
 	e.dirty[g] = struct{}{}
 	delete(e.dirty, o)
 	delete(e.byID, o.inc.ID)
+	e.dead++
 	e.gone = append(e.gone, o.inc.ID)
 	for k, n := range o.sigFiring {
 		g.sigFiring[k] += n
@@ -804,15 +813,19 @@ func (e *Engine) resolve(ev *event.Event, t time.Time) []Update {
 	return nil
 }
 
-// touch lowers the wake bound to g's next deadline.
+// touch queues g's next deadline, unless an earlier one is queued.
 func (e *Engine) touch(g *group) {
-	if d := e.deadline(g); !d.IsZero() && (e.wake.IsZero() || d.Before(e.wake)) {
-		e.wake = d
+	d := e.deadline(g)
+	if d.IsZero() || g.merged || (!g.queued.IsZero() && !d.Before(g.queued)) {
+		return
 	}
+	g.queued = d
+	heap.Push(&e.wakes, wakeEntry{at: d, seq: g.openSeq, g: g})
 }
 
-// deadline is the earliest watermark at which Advance may change g or
-// drop it from a join index; zero when there is none.
+// deadline is the earliest watermark at which Advance may change g: a
+// hold-down ending, its reopen window or max idle running out; zero when
+// there is none.
 func (e *Engine) deadline(g *group) time.Time {
 	var d time.Time
 	earliest := func(t time.Time) {
@@ -824,15 +837,12 @@ func (e *Engine) deadline(g *group) time.Time {
 	case g.merged:
 		return d
 	case g.inc.Status == StatusResolved:
-		earliest(g.inc.ResolvedAt.Add(e.cfg.ReopenWindow))
+		// Closing needs the watermark past the end (After): one tick on.
+		earliest(g.inc.ResolvedAt.Add(e.cfg.ReopenWindow + 1))
 	case len(g.firing) == 0 && !g.quietSince.IsZero():
 		earliest(g.quietSince.Add(e.cfg.ResolveHoldDown))
 	case len(g.firing) > 0:
-		earliest(e.lastActivity(g).Add(e.cfg.MaxIdle))
-	}
-	if g.inc.Status == StatusOpen {
-		earliest(g.last.Add(e.cfg.Window))
-		earliest(g.inc.OpenedAt.Add(e.cfg.MaxSpan))
+		earliest(e.lastActivity(g).Add(e.cfg.MaxIdle + 1))
 	}
 	return d
 }
@@ -847,46 +857,84 @@ func (e *Engine) Advance(watermark time.Time) []Update {
 	}
 	e.watermark = watermark
 	e.prunePending(watermark)
-	if watermark.Before(e.wake) {
-		return nil
-	}
-	e.wake = time.Time{}
 	var ups []Update
-	k := 0
-	for _, g := range e.groups {
-		if g.merged {
-			continue
+	// Only the groups whose deadline has come are visited: a live
+	// partition advances every second of event time, and in a storm
+	// thousands of groups wait for their reopen window to end.
+	for len(e.wakes) > 0 && !watermark.Before(e.wakes[0].at) {
+		w := heap.Pop(&e.wakes).(wakeEntry)
+		g := w.g
+		if g.merged || !w.at.Equal(g.queued) {
+			continue // closed, merged away, or queued again earlier
 		}
-		if g.inc.Status == StatusOpen && len(g.firing) == 0 && !g.quietSince.IsZero() {
-			if at := g.quietSince.Add(e.cfg.ResolveHoldDown); !watermark.Before(at) {
-				g.inc.Status = StatusResolved
-				g.inc.ResolvedAt = at
-				e.dirty[g] = struct{}{}
-				ups = append(ups, Update{Kind: UpdateResolved, IncidentID: g.inc.ID, At: at})
-			}
+		g.queued = time.Time{}
+		ups = e.due(ups, g, watermark)
+		if !g.merged {
+			e.touch(g)
 		}
-		// An incident whose alerts never resolve (a lost resolution, a
-		// stuck alert) leaves the state after MaxIdle without a new member
-		// or resolution. One whose alerts all resolved takes the hold-down
-		// path above instead.
-		if g.inc.Status == StatusOpen && len(g.firing) > 0 && watermark.After(e.lastActivity(g).Add(e.cfg.MaxIdle)) {
-			ups = append(ups, e.close(g, watermark))
-			continue
-		}
-		if g.inc.Status == StatusResolved && watermark.After(g.inc.ResolvedAt.Add(e.cfg.ReopenWindow)) {
-			ups = append(ups, e.close(g, watermark))
-			continue
-		}
-		e.groups[k] = g
-		k++
 	}
-	clear(e.groups[k:])
-	e.groups = e.groups[:k]
-	e.prune(watermark)
-	for _, g := range e.groups {
-		e.touch(g)
+	// Closed windows leave the join indexes lazily (relatedGroups and
+	// processUnbound skip them), and here at most once a window.
+	if watermark.Sub(e.pruned) >= e.cfg.Window {
+		e.pruned = watermark
+		e.prune(watermark)
+	}
+	if e.dead > 64 && e.dead > len(e.groups)/2 {
+		e.groups = slices.DeleteFunc(e.groups, func(g *group) bool { return g.merged })
+		e.dead = 0
 	}
 	return ups
+}
+
+// due applies to g what its deadline brought at the watermark.
+func (e *Engine) due(ups []Update, g *group, watermark time.Time) []Update {
+	if g.inc.Status == StatusOpen && len(g.firing) == 0 && !g.quietSince.IsZero() {
+		if at := g.quietSince.Add(e.cfg.ResolveHoldDown); !watermark.Before(at) {
+			g.inc.Status = StatusResolved
+			g.inc.ResolvedAt = at
+			e.dirty[g] = struct{}{}
+			ups = append(ups, Update{Kind: UpdateResolved, IncidentID: g.inc.ID, At: at})
+		}
+	}
+	// An incident whose alerts never resolve (a lost resolution, a stuck
+	// alert) leaves the state after MaxIdle without a new member or
+	// resolution. One whose alerts all resolved takes the hold-down path
+	// above instead.
+	if g.inc.Status == StatusOpen && len(g.firing) > 0 && watermark.After(e.lastActivity(g).Add(e.cfg.MaxIdle)) {
+		return append(ups, e.close(g, watermark))
+	}
+	if g.inc.Status == StatusResolved && watermark.After(g.inc.ResolvedAt.Add(e.cfg.ReopenWindow)) {
+		return append(ups, e.close(g, watermark))
+	}
+	return ups
+}
+
+// wakeEntry is a group's deadline in Engine.wakes, ordered by time, then
+// by the group's opening sequence, so the order of updates does not depend
+// on the heap's history (a restored engine gives the same order).
+type wakeEntry struct {
+	at  time.Time
+	seq uint64
+	g   *group
+}
+
+type wakeHeap []wakeEntry
+
+func (h wakeHeap) Len() int { return len(h) }
+func (h wakeHeap) Less(i, j int) bool {
+	if !h[i].at.Equal(h[j].at) {
+		return h[i].at.Before(h[j].at)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h wakeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *wakeHeap) Push(x any)   { *h = append(*h, x.(wakeEntry)) }
+func (h *wakeHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	old[len(old)-1] = wakeEntry{}
+	*h = old[:len(old)-1]
+	return x
 }
 
 // prunePending drops the inhibited events that waited a window for their
@@ -946,6 +994,7 @@ func (e *Engine) close(g *group, at time.Time) Update {
 		}
 	}
 	g.merged = true // no longer live
+	e.dead++
 	delete(e.byID, g.inc.ID)
 	delete(e.dirty, g)
 	e.gone = append(e.gone, g.inc.ID)
@@ -963,6 +1012,8 @@ func (e *Engine) Flush() []Update {
 	}
 	e.groups = nil
 	e.pending = nil
+	e.wakes = nil
+	e.dead = 0
 	clear(e.byID)
 	clear(e.byComp)
 	clear(e.byLabels)

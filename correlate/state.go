@@ -228,6 +228,9 @@ func (e *Engine) Restore(records []StateRecord) error {
 			g.indexed = false
 		}
 	}
+	for _, g := range groups {
+		e.touch(g)
+	}
 	clear(e.dirty)
 	e.gone = e.gone[:0]
 	return nil
