@@ -56,10 +56,14 @@ type group struct {
 	hopSum  map[string]int     // CI -> total hops of those dependencies
 	onset   map[string]time.Time
 	// firing maps the group's firing alerts (alert keys) to the hash of
-	// the id of their latest member event, so a redelivered event (Kafka
-	// after a crash between a state write and an offset commit) is
-	// recognised and not added twice.
+	// the id of their latest member event.
 	firing map[uint64]uint64
+	// seen maps every alert of the group, firing or resolved, to the hash
+	// of its latest member event id, so a redelivered event (Kafka after a
+	// crash between a state write and an offset commit, or a first stage
+	// that produced a batch twice) is recognised and not added again, even
+	// after its alert resolved.
+	seen map[uint64]uint64
 	// sigFiring counts the firing alerts per signature key.
 	sigFiring map[uint64]int
 	keys      []uint64 // alert and signature keys indexed to this group
@@ -219,7 +223,7 @@ func (e *Engine) Process(ev *event.Event, in Input, now time.Time) []Update {
 	g := e.byKey[ak]
 	sameAlert := g != nil
 	if sameAlert {
-		if h, ok := g.firing[ak]; ok && h == xxhash.Sum64String(ev.ID) {
+		if h, ok := g.seen[ak]; ok && h == xxhash.Sum64String(ev.ID) {
 			return nil // the same event again: a redelivery, not news
 		}
 	}
@@ -497,6 +501,7 @@ func (e *Engine) open(ev *event.Event, t time.Time, comp int, labelKey string) *
 		hopSum:   map[string]int{},
 		onset:    map[string]time.Time{},
 		firing:   map[uint64]uint64{},
+		seen:     map[uint64]uint64{},
 		openSeq:  e.seq,
 
 		sigFiring: map[uint64]int{},
@@ -554,7 +559,9 @@ func (e *Engine) join(ups []Update, g *group, ev *event.Event, t time.Time, in I
 	if _, ok := g.firing[ak]; !ok && sk != 0 {
 		g.sigFiring[sk]++
 	}
-	g.firing[ak] = xxhash.Sum64String(ev.ID)
+	h := xxhash.Sum64String(ev.ID)
+	g.firing[ak] = h
+	g.seen[ak] = h
 	g.quietSince = time.Time{}
 	e.dirty[g] = struct{}{}
 	if len(g.inc.Members) == 1 {
@@ -741,6 +748,9 @@ func (e *Engine) merge(ups []Update, g, o *group, eventID string, t time.Time) [
 	}
 	for k, h := range o.firing {
 		g.firing[k] = h
+	}
+	for k, h := range o.seen {
+		g.seen[k] = h
 	}
 	e.dirty[g] = struct{}{}
 	delete(e.dirty, o)

@@ -63,6 +63,7 @@ type groupState struct {
 	Last        time.Time            `json:"last"`
 	Onset       map[string]time.Time `json:"onset,omitempty"`
 	Firing      map[uint64]uint64    `json:"firing,omitempty"`
+	Seen        map[uint64]uint64    `json:"seen,omitempty"`
 	SigFiring   map[uint64]int       `json:"sig_firing,omitempty"`
 	Keys        []uint64             `json:"keys,omitempty"`
 	QuietSince  time.Time            `json:"quiet_since"`
@@ -124,7 +125,7 @@ func (e *Engine) AppendChanges(dst []StateRecord) ([]StateRecord, error) {
 }
 
 func (e *Engine) groupState(g *group) *groupState {
-	s := &groupState{V: stateVersion, LabelKey: g.labelKey, Last: g.last, Onset: g.onset, Firing: g.firing,
+	s := &groupState{V: stateVersion, LabelKey: g.labelKey, Last: g.last, Onset: g.onset, Firing: g.firing, Seen: g.seen,
 		SigFiring: g.sigFiring, Keys: g.keys, QuietSince: g.quietSince, LastResolve: g.lastResolve, OpenSeq: g.openSeq}
 	s.Incident.Incident = g.inc
 	s.Incident.Incident.Members = nil
@@ -242,7 +243,7 @@ func (e *Engine) restoreGroup(s *groupState, topo Topology) *group {
 	g := &group{
 		inc: s.Incident.Incident, comp: -1, labelKey: s.LabelKey, last: s.Last, indexed: true,
 		reach: map[string]reaches{}, ciDeps: map[string][]Dep{}, explain: map[string]int{}, hopSum: map[string]int{},
-		onset: s.Onset, firing: s.Firing, sigFiring: s.SigFiring, keys: s.Keys,
+		onset: s.Onset, firing: s.Firing, seen: s.Seen, sigFiring: s.SigFiring, keys: s.Keys,
 		quietSince: s.QuietSince, lastResolve: s.LastResolve, openSeq: s.OpenSeq,
 	}
 	if g.onset == nil {
@@ -250,6 +251,9 @@ func (e *Engine) restoreGroup(s *groupState, topo Topology) *group {
 	}
 	if g.firing == nil {
 		g.firing = map[uint64]uint64{}
+	}
+	if g.seen == nil {
+		g.seen = map[uint64]uint64{}
 	}
 	if g.sigFiring == nil {
 		g.sigFiring = map[uint64]int{}
