@@ -31,6 +31,8 @@ func realMain(args []string) int {
 	var runFlags runOptions
 	runCmd.Flag("web.listen-address", "Address of the HTTP API, ingest endpoints, /metrics and health checks.").
 		Default(defaultListenAddress).StringVar(&runFlags.listenAddress)
+	runCmd.Flag("web.config.file", "Prometheus web configuration file for TLS (tls_server_config: cert_file, key_file, client_ca_file, client_auth_type); see docs/CONFIG.md.").
+		StringVar(&runFlags.webConfigFile)
 
 	replayCmd := app.Command("replay", "Run a JSON-lines file of events through the pipeline on event time and write what it produced.")
 	var replayFlags replayOptions

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,7 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/exporter-toolkit/web"
 	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
 	"golang.org/x/sys/unix"
 
 	"github.com/correlatord/correlatord/analytics"
@@ -27,6 +30,9 @@ import (
 
 type runOptions struct {
 	listenAddress string
+	// webConfigFile is the Prometheus web configuration (TLS, client
+	// certificates) of the HTTP server; "" serves plain HTTP.
+	webConfigFile string
 	// listener, when set (tests), is used instead of listening on
 	// listenAddress; ready is closed once the daemon serves.
 	listener net.Listener
@@ -374,7 +380,11 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 	serverDone := make(chan struct{})
 	go func() {
 		defer close(serverDone)
-		if err := server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// exporter-toolkit serves TLS from the standard Prometheus web
+		// configuration file, reloaded at every connection.
+		webLog := slog.New(zapslog.NewHandler(logger.Core())).With("component", "web")
+		webConfig := opts.webConfigFile
+		if err := web.Serve(ln, server, &web.FlagConfig{WebConfigFile: &webConfig}, webLog); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)
 		}
 	}()
