@@ -18,6 +18,10 @@ type EventRow struct {
 	Event      event.Event
 	ReceivedAt time.Time
 	Decision   DecisionRecord
+	// CIType is the type of Event.CI in the topology the event was
+	// processed with (cmdb.CI.Type); empty when the CI is unknown. The
+	// per-CI-type trends (events_per_minute) group by it.
+	CIType string
 }
 
 // DecisionRecord is how the events table records the rules stage's decision
@@ -41,15 +45,16 @@ var eventColumns = []string{
 	"event_id", "time", "time_ms", "received_at", "source", "kind", "status", "severity",
 	"ci", "fingerprint", "summary", "label_keys", "label_values", "annotation_keys", "annotation_values",
 	"class", "outcome", "rule", "maintenance", "change_id", "inhibited_by", "correlate", "flapping", "dedup_count",
+	"ci_type",
 }
 
-// EventsTable returns the Table of the events table (migration 0001), for
-// NewWriter. Labels and annotations are written as key/value arrays sorted
-// by key, so a row's content does not depend on map order. Rows are
-// expected to be normalized (event.Normalize); an unknown kind, status or
-// severity is written as Normalize's default (alert, firing, warning)
-// rather than failing, since a row that cannot be written would be retried
-// forever.
+// EventsTable returns the Table of the events table (migrations 0001, 0004
+// and 0006), for NewWriter. Labels and annotations are written as key/value
+// arrays sorted by key, so a row's content does not depend on map order.
+// Rows are expected to be normalized (event.Normalize); an unknown kind,
+// status or severity is written as Normalize's default (alert, firing,
+// warning) rather than failing, since a row that cannot be written would be
+// retried forever.
 func EventsTable() Table[EventRow] {
 	return Table[EventRow]{
 		Name:    "events",
@@ -63,7 +68,7 @@ func EventsTable() Table[EventRow] {
 // passed by pointer, which clickhouse-go accepts and which keeps them from
 // being boxed on the heap.
 type eventScratch struct {
-	vals                [24]any
+	vals                [25]any
 	correlate, flapping uint8
 	timeMS              uint64
 	labelKV, annoKV     []string
@@ -110,6 +115,7 @@ func appendEventRow(b driver.Batch, r *EventRow) error {
 	v[21] = &s.correlate
 	v[22] = &s.flapping
 	v[23] = &d.DedupCount
+	v[24] = &r.CIType
 	err := b.Append(v[:]...)
 	// Keep no reference to the row in the pool.
 	clear(v[:])

@@ -42,7 +42,9 @@ func testEvent(i int) EventRow {
 func TestEventsTableAppend(t *testing.T) {
 	table := EventsTable()
 	b := newBlockBatch(t, table)
-	rows := []EventRow{testEvent(1), testEvent(3), {
+	withType := testEvent(3)
+	withType.CIType = "host"
+	rows := []EventRow{testEvent(1), withType, {
 		Event: event.Event{ // not normalized: kept writable
 			ID: "raw", Time: time.UnixMilli(-5), Kind: "bogus", Status: "bogus", Severity: "ERROR",
 		},
@@ -80,6 +82,9 @@ func TestEventsTableAppend(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
+	}
+	if got := b.Value(t, "ci_type", 1); got != "host" {
+		t.Errorf("row 1 ci_type = %v", got)
 	}
 	if got := b.Value(t, "status", 1); got != "resolved" {
 		t.Errorf("row 1 status = %v", got)

@@ -114,6 +114,194 @@ ORDER BY (version, source, target, type)`,
     ADD COLUMN dedup_count UInt32 DEFAULT 0`},
 		Present: tableHasColumn("events", "dedup_count"),
 	},
+	{
+		Version: 5,
+		Name:    "incidents",
+		// The incidents stage's records (incidents.Change), written by the
+		// Writers of incidents.go. Every write of an incident or problem is
+		// a new row whose version is the record's Version; a query reads
+		// the latest with FINAL (ReplacingMergeTree(version) keeps the
+		// highest version of an id). A row written twice by at-least-once
+		// delivery has the same id and version, so it collapses the same
+		// way. WHERE is applied after FINAL's merge, so filters on columns
+		// that change between versions (status, resolved_at) are exact;
+		// PREWHERE is not, and must not be used on these tables.
+		//
+		// Times that are not set yet (acknowledged_at, resolved_at,
+		// closed_at) are stored as 0 (1970-01-01 00:00:00): 18.16 has
+		// Nullable, but a plain column keeps the engine's sort and merge
+		// simple. Queries test `resolved_at > 0` or use nullIf(resolved_at, 0).
+		//
+		// Priority, status and category are Strings, not Enum8: a value the
+		// incidents stage adds later would make every INSERT with it fail,
+		// and the Writer retries a failing batch forever.
+		//
+		// incidents is partitioned by the month of opened_at, which never
+		// changes between the versions of an incident (the incidents stage
+		// sets OpenedAt once, at creation): all versions of an id are in one
+		// partition, where merges replace them, and queries on a time range
+		// of opened_at read only its months. An incident is therefore
+		// counted in the month it opened.
+		//
+		// incident_timeline holds the entries of each incident's history,
+		// one row each, kind saying which: a status transition, an
+		// escalation, an SLA breach or an operator's comment. One table
+		// rather than one per kind, since the entries share their key and
+		// are read together (an incident's timeline, in time order). seq is
+		// the entry's index among those of its kind on the incident, whose
+		// lists only grow: (incident_id, at, kind, seq) identifies an entry,
+		// so one written twice is merged.
+		//
+		// incident_members: one row per event of an incident, and why it
+		// joined; an event moved by a merge gets a row under the incident
+		// it was merged into, merged_from naming the old one.
+		Statements: []string{
+			`CREATE TABLE IF NOT EXISTS {db}.incidents (
+    id String,
+    version UInt64,
+    partition_key String,
+    title String,
+    description String,
+    category String,
+    priority String,
+    impact UInt8,
+    urgency UInt8,
+    service_class UInt8,
+    services Array(String),
+    cis Array(String),
+    root_cause_ci String,
+    root_cause_confidence Float64,
+    root_cause_suspected UInt8,
+    support_group String,
+    assigned_to String,
+    status String,
+    auto_resolved UInt8,
+    opened_at DateTime('UTC'),
+    acknowledged_at DateTime('UTC'),
+    resolved_at DateTime('UTC'),
+    closed_at DateTime('UTC'),
+    updated_at DateTime('UTC'),
+    reopened UInt32,
+    response_target_s UInt32,
+    resolution_target_s UInt32,
+    escalation_level UInt8,
+    response_breached UInt8,
+    resolution_breached UInt8,
+    change_id String,
+    known_error_id String,
+    problem_id String,
+    event_count UInt32,
+    suppressed_count UInt32,
+    merged_from Array(String)
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(opened_at)
+ORDER BY id`,
+			`CREATE TABLE IF NOT EXISTS {db}.incident_timeline (
+    incident_id String,
+    kind Enum8('transition' = 1, 'escalation' = 2, 'breach' = 3, 'comment' = 4),
+    seq UInt32,
+    at DateTime('UTC'),
+    at_ms UInt64,
+    priority String,
+    from_status String,
+    to_status String,
+    actor String,
+    note String,
+    from_level UInt8,
+    to_level UInt8,
+    breach String,
+    target_s UInt32
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(at)
+ORDER BY (incident_id, at, kind, seq)`,
+			`CREATE TABLE IF NOT EXISTS {db}.incident_members (
+    incident_id String,
+    event_id String,
+    ci String,
+    reason String,
+    related_ci String,
+    path Array(String),
+    hops UInt8,
+    offset_s Float64,
+    merged_from String,
+    severity String,
+    symptom String,
+    added_at DateTime('UTC')
+) ENGINE = ReplacingMergeTree()
+ORDER BY (incident_id, event_id)`,
+			// Few rows: no partitions. transition_at and transition_to are
+			// the problem's status history, so the backlog of any past day
+			// can be computed (TrendQueries problem_backlog).
+			`CREATE TABLE IF NOT EXISTS {db}.problems (
+    id String,
+    version UInt64,
+    partition_key String,
+    status String,
+    reason String,
+    title String,
+    root_cause_ci String,
+    category String,
+    service String,
+    incidents Array(String),
+    raised_at DateTime('UTC'),
+    updated_at DateTime('UTC'),
+    root_cause String,
+    workaround String,
+    known_error_id String,
+    detail String,
+    transition_at Array(DateTime('UTC')),
+    transition_to Array(String)
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY id`,
+		},
+	},
+	{
+		Version: 6,
+		Name:    "events_ci_type",
+		// The type of the event's CI in the topology it was correlated
+		// with, for the per-CI-type trends: 18.16 has no DDL dictionaries
+		// to look it up at query time, and a join with cmdb_cis would have
+		// to pick each event's topology version. Empty for events without
+		// a known CI, and for events written before this migration.
+		// 18.16 has no ADD COLUMN IF NOT EXISTS: Present guards it.
+		Statements: []string{`ALTER TABLE {db}.events ADD COLUMN ci_type String DEFAULT ''`},
+		Present:    tableHasColumn("events", "ci_type"),
+	},
+	{
+		Version: 7,
+		Name:    "trends",
+		// Events per minute by source, kind, severity and CI type, kept
+		// by a materialized view on events INSERTs (events written before
+		// this migration are not counted). The count is uniq(event_id)
+		// rather than a sum, so an event stored twice by at-least-once
+		// delivery counts once, even across INSERTs: uniq is exact up to
+		// 65536 distinct events per minute and group, bar the rare
+		// collision of its 32-bit hashes. The incident and problem trends
+		// need no table: versioned rows make a view on INSERT count
+		// versions, so TrendQueries read incidents and problems with FINAL.
+		Statements: []string{
+			`CREATE TABLE IF NOT EXISTS {db}.events_per_minute (
+    minute DateTime('UTC'),
+    source String,
+    kind Enum8('alert' = 1, 'log' = 2, 'change' = 3),
+    severity Enum8('critical' = 5, 'major' = 4, 'minor' = 3, 'warning' = 2, 'info' = 1),
+    ci_type String,
+    events AggregateFunction(uniq, String)
+) ENGINE = AggregatingMergeTree()
+PARTITION BY toYYYYMM(minute)
+ORDER BY (minute, source, kind, severity, ci_type)`,
+			`CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.events_per_minute_mv TO {db}.events_per_minute AS
+SELECT
+    toStartOfMinute(time) AS minute,
+    source,
+    kind,
+    severity,
+    ci_type,
+    uniqState(event_id) AS events
+FROM {db}.events
+GROUP BY minute, source, kind, severity, ci_type`,
+		},
+	},
 }
 
 // Migration is one versioned step of the schema.

@@ -20,6 +20,9 @@ var shipped = []struct {
 	{2, "events_ci_skip_index", "27ca02c0eeaea61050d13c6e8d720cf3d7ceb03920cd1ec898cdc27e3969523c"},
 	{3, "cmdb_snapshots", "e36f009b4de754bf714a6dea15fa5e52268714524d01bc04762188a3e75d8539"},
 	{4, "events_rules_decision", "c22f69f4eb3136f3a432a83bfd4394ef780865c7ce4d5fd7ba21331b2faa7894"},
+	{5, "incidents", "149e47cf0371dc49f13bc2df9f5f02e2f46008a9dd21851671236415431cbf6f"},
+	{6, "events_ci_type", "27d417b71a138cd6c2c29275fde4ac1f27ffdc833c5e293456a18468b41cdef4"},
+	{7, "trends", "c578cdcf9626569d3ace7aec7e21fe122c54ff9b1f344b5ea832cc0ca294406a"},
 }
 
 func TestMigrationsOrdered(t *testing.T) {

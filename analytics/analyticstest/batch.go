@@ -12,7 +12,7 @@ import (
 )
 
 // EventColumnTypes are the ClickHouse types of the events table's columns
-// (migrations 0001 and 0004), which the encoders need.
+// (migrations 0001, 0004 and 0006), which the encoders need.
 var EventColumnTypes = map[string]string{
 	"event_id":          "String",
 	"time":              "DateTime('UTC')",
@@ -38,6 +38,7 @@ var EventColumnTypes = map[string]string{
 	"correlate":         "UInt8",
 	"flapping":          "UInt8",
 	"dedup_count":       "UInt32",
+	"ci_type":           "String",
 }
 
 // BlockBatch is a driver.Batch over clickhouse-go's column encoders: what

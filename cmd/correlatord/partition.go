@@ -298,6 +298,16 @@ func (s *stateStage) newWorker(partition int) (*partitionWorker, error) {
 	w.inc = newIncidentManager(s.cfg, s.topology, s.rules.changes, s.kedb, s.incMetrics, partition)
 	w.pipe = newEventTimePipeline(s.sink, s.binder, re, engine, s.cfg.Correlate.AllowedLateness)
 	w.pipe.onUpdates = w.onUpdates
+	if s.topology != nil {
+		w.pipe.ciType = func(ci string) string {
+			if t := s.topology(); t != nil {
+				if c, ok := t.CI(ci); ok {
+					return c.Type
+				}
+			}
+			return ""
+		}
+	}
 	return w, nil
 }
 
@@ -518,6 +528,11 @@ func (w *partitionWorker) Checkpoint(ctx context.Context) (int64, error) {
 	}
 	if err := w.pipe.WaitDurable(ctx, pos); err != nil {
 		return fail(fmt.Errorf("waiting for analytics rows: %w", err))
+	}
+	if r := w.stage.records; r != nil {
+		if err := r.waitDurable(ctx); err != nil {
+			return fail(fmt.Errorf("waiting for incident records: %w", err))
+		}
 	}
 	// Notifications before the state: a crash in between sends them again
 	// with the same keys, never loses them.

@@ -52,6 +52,9 @@ type pipeline struct {
 	// (correlate.allowed_lateness): events that late still count.
 	watermarkLag time.Duration
 
+	// ciType returns a CI's type for the analytics rows (nil: none).
+	ciType func(ci string) string
+
 	// Event time (see handleOrdered): clock is the latest event time seen,
 	// tickedAt the clock when the timers last ran, which is `now` for the
 	// stages.
@@ -134,6 +137,13 @@ func (p *pipeline) advanceTo(ctx context.Context, t time.Time) error {
 	return p.tick(ctx)
 }
 
+func (p *pipeline) typeOf(ci string) string {
+	if ci == "" || p.ciType == nil {
+		return ""
+	}
+	return p.ciType(ci)
+}
+
 // position is the sink position after everything recorded so far.
 func (p *pipeline) position() uint64 {
 	p.mu.Lock()
@@ -158,7 +168,7 @@ func (p *pipeline) Handle(ctx context.Context, events []event.Event) (uint64, er
 	}
 	s.decisions = p.rules.Process(s.events, now, s.decisions[:0])
 	for i := range s.events {
-		s.rows = append(s.rows, analytics.EventRow{Event: s.events[i], ReceivedAt: now, Decision: decisionRecord(&s.decisions[i])})
+		s.rows = append(s.rows, analytics.EventRow{Event: s.events[i], ReceivedAt: now, Decision: decisionRecord(&s.decisions[i]), CIType: p.typeOf(s.events[i].CI)})
 	}
 	pos, err := p.record(ctx, s.rows)
 	if err != nil {
@@ -186,7 +196,7 @@ func (p *pipeline) tick(ctx context.Context) error {
 	if len(s.deferred) > 0 {
 		for i := range s.deferred {
 			d := &s.deferred[i]
-			s.rows = append(s.rows, analytics.EventRow{Event: d.Event, ReceivedAt: now, Decision: decisionRecord(&d.Decision)})
+			s.rows = append(s.rows, analytics.EventRow{Event: d.Event, ReceivedAt: now, Decision: decisionRecord(&d.Decision), CIType: p.typeOf(d.Event.CI)})
 		}
 		if _, err := p.record(ctx, s.rows); err != nil {
 			return err

@@ -167,6 +167,11 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		return err
 	}
 	state := newStateStage(cfg, sink, stage, topology, nil, kedb, reg, logger)
+	var records *recordWriters
+	if chClient != nil {
+		records = newRecordWriters(chClient, cfg.ClickHouse.WriterOptions(), reg, logger)
+		state.records = records
+	}
 
 	// Ingest: with Kafka, the first stage (input topics -> keyed topic) and
 	// the stateful stage (keyed topic -> rules, correlation, analytics);
@@ -321,6 +326,9 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 	defer stopWriter()
 	if writer != nil {
 		goRun("clickhouse writer", func() error { return writer.Run(writerCtx) })
+	}
+	if records != nil {
+		goRun("clickhouse incident writers", func() error { return records.run(writerCtx) })
 	}
 	cmdbReload := make(chan struct{}, 1)
 	storeCtx, stopStore := context.WithCancel(context.Background())
