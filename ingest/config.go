@@ -286,7 +286,7 @@ func ResolveSecret(inline config.Secret, file, env string) (string, error) {
 	return os.Getenv(env), nil
 }
 
-// HTTPConfig configures the HTTP ingest endpoints.
+// HTTPConfig configures the HTTP endpoints: ingest and the incidents API.
 type HTTPConfig struct {
 	// MaxBodyBytes bounds a request body; larger ones get 413. Default 8 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
@@ -295,9 +295,128 @@ type HTTPConfig struct {
 	// CORRELATOR_INGEST_TOKEN environment variable.
 	BearerToken     config.Secret `yaml:"bearer_token"`
 	BearerTokenFile string        `yaml:"bearer_token_file"`
+	// Tokens are the API's bearer tokens, each with its roles. With any
+	// token configured (here or as bearer_token, which acts as an
+	// ingest-only token named "ingest"), every API endpoint needs one:
+	// ingest endpoints the ingest role, reads the read role, operator
+	// actions the operator role. Without any, reads are open and operator
+	// actions are refused.
+	Tokens []TokenConfig `yaml:"tokens"`
 	// Timeout bounds handling one request, including the wait for the broker
 	// acknowledgement or durability. Default 30s.
 	Timeout time.Duration `yaml:"timeout"`
+}
+
+// The roles a token can have. Operator implies read.
+const (
+	RoleIngest   = "ingest"
+	RoleRead     = "read"
+	RoleOperator = "operator"
+)
+
+// MinTokenLength is the shortest token accepted in http.tokens, so that no
+// token can be guessed in a practical number of tries.
+const MinTokenLength = 16
+
+// TokenConfig is one API bearer token.
+type TokenConfig struct {
+	// Name identifies the token's holder: it is logged (the token never
+	// is) and recorded as who acted. Unique; "ingest" is taken by
+	// bearer_token when that is set.
+	Name string `yaml:"name"`
+	// Token is the secret, at least 16 characters; or read it from
+	// TokenFile (trailing newline trimmed). One of the two.
+	Token     config.Secret `yaml:"token"`
+	TokenFile string        `yaml:"token_file"`
+	// Roles: ingest, read, operator (which implies read). At least one.
+	Roles []string `yaml:"roles"`
+}
+
+// validTokenName: names end up in logs and incident timelines, so keep them
+// to a plain charset.
+func validTokenName(n string) bool {
+	if n == "" || len(n) > 64 {
+		return false
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-@", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidToken reports what is wrong with a token value, never quoting it.
+func ValidToken(tok string) error {
+	if len(tok) < MinTokenLength {
+		return fmt.Errorf("must be at least %d characters, got %d", MinTokenLength, len(tok))
+	}
+	for _, r := range tok {
+		if r <= ' ' || r == 0x7f {
+			return errors.New("must not contain spaces or control characters")
+		}
+	}
+	return nil
+}
+
+// validateTokens checks http.tokens; values from token_file are checked when
+// they are read.
+func (c *HTTPConfig) validateTokens() []error {
+	var errs []error
+	names := map[string]int{}
+	values := map[config.Secret]int{}
+	legacy := c.BearerToken != "" || c.BearerTokenFile != ""
+	for i, t := range c.Tokens {
+		field := fmt.Sprintf("http.tokens[%d]", i)
+		bad := func(sub, format string, args ...any) {
+			errs = append(errs, fmt.Errorf("%s%s: %s", field, sub, fmt.Sprintf(format, args...)))
+		}
+		switch {
+		case t.Name == "":
+			bad(".name", "must not be empty")
+		case !validTokenName(t.Name):
+			bad(".name", "%q: use at most 64 letters, digits, '.', '_', '-' or '@'", t.Name)
+		case legacy && t.Name == "ingest":
+			bad(".name", `"ingest" is the name of http.bearer_token; choose another`)
+		default:
+			if j, dup := names[t.Name]; dup {
+				bad(".name", "%q is used by http.tokens[%d] too", t.Name, j)
+			}
+			names[t.Name] = i
+		}
+		switch {
+		case t.Token == "" && t.TokenFile == "":
+			bad(".token", "set token or token_file")
+		case t.Token != "" && t.TokenFile != "":
+			bad(".token_file", "set either token or token_file, not both")
+		case t.Token != "":
+			if err := ValidToken(string(t.Token)); err != nil {
+				bad(".token", "%v", err)
+			} else if j, dup := values[t.Token]; dup {
+				bad(".token", "same value as http.tokens[%d].token; give each client its own token", j)
+			} else if t.Token == c.BearerToken {
+				bad(".token", "same value as http.bearer_token; give each client its own token")
+			}
+			values[t.Token] = i
+		}
+		if len(t.Roles) == 0 {
+			bad(".roles", "at least one of ingest, read, operator")
+		}
+		seen := map[string]bool{}
+		for k, r := range t.Roles {
+			switch r {
+			case RoleIngest, RoleRead, RoleOperator:
+			default:
+				bad(fmt.Sprintf(".roles[%d]", k), "%q is not one of ingest, read, operator", r)
+				continue
+			}
+			if seen[r] {
+				bad(fmt.Sprintf(".roles[%d]", k), "%q is listed twice", r)
+			}
+			seen[r] = true
+		}
+	}
+	return errs
 }
 
 // SetDefaults fills every field left empty with its documented default.
@@ -322,6 +441,7 @@ func (c *HTTPConfig) Validate() error {
 	if c.BearerToken != "" && c.BearerTokenFile != "" {
 		errs = append(errs, errors.New("http.bearer_token_file: set either bearer_token or bearer_token_file, not both"))
 	}
+	errs = append(errs, c.validateTokens()...)
 	return errors.Join(errs...)
 }
 

@@ -88,7 +88,17 @@ type HTTPOptions struct {
 	Defaults     event.Defaults
 	// Now is the receiving clock. Defaults to time.Now.
 	Now func() time.Time
+	// Authorize, when set, decides who may use the endpoints (the daemon's
+	// role-based tokens, http.tokens) and the token given to NewHTTPHandler
+	// or SetToken is not used.
+	Authorize Authorizer
 }
+
+// Authorizer decides whether a request may use the ingest endpoints. It
+// returns 0 when it may, else the status to answer (401 or 403) and a
+// message for the client, which must never contain a secret. It is called
+// concurrently.
+type Authorizer func(r *http.Request) (status int, reason string)
 
 // HTTPHandler serves the ingest endpoints:
 //
@@ -108,7 +118,7 @@ type HTTPHandler struct {
 }
 
 // NewHTTPHandler returns the ingest endpoints. token, when not empty, is the
-// bearer token every request must present.
+// bearer token every request must present, unless opts.Authorize is set.
 func NewHTTPHandler(opts HTTPOptions, fwd Forwarder, token string, m *Metrics, logger *zap.Logger) *HTTPHandler {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -120,7 +130,9 @@ func NewHTTPHandler(opts HTTPOptions, fwd Forwarder, token string, m *Metrics, l
 	return h
 }
 
-// SetToken replaces the bearer token (on reload). Empty turns auth off.
+// SetToken replaces the bearer token (on reload). Empty turns auth off. It
+// has no effect when HTTPOptions.Authorize is set: that authorizer reloads
+// its own tokens.
 func (h *HTTPHandler) SetToken(token string) { h.token.Store(&token) }
 
 // Register adds the endpoints to mux.
@@ -158,7 +170,14 @@ func (h *HTTPHandler) serve(w http.ResponseWriter, r *http.Request, name string,
 		w.Header().Set("Allow", http.MethodPost)
 		return writeJSON(w, http.StatusMethodNotAllowed, response{Status: "error", Error: "use POST"})
 	}
-	if tok := *h.token.Load(); tok != "" && !validBearer(r.Header.Get("Authorization"), tok) {
+	if h.opts.Authorize != nil {
+		if code, reason := h.opts.Authorize(r); code != 0 {
+			if code == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="correlatord"`)
+			}
+			return writeJSON(w, code, response{Status: "error", Error: reason})
+		}
+	} else if tok := *h.token.Load(); tok != "" && !validBearer(r.Header.Get("Authorization"), tok) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="correlatord"`)
 		return writeJSON(w, http.StatusUnauthorized, response{Status: "error", Error: "missing or wrong bearer token"})
 	}

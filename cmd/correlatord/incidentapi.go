@@ -1,36 +1,54 @@
 package main
 
 import (
-	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
 
-	"github.com/correlatord/correlatord/cmdb"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"go.uber.org/zap"
 )
 
-// registerIncidentAPI serves the correlation state of this instance's
-// partitions: GET /api/v1/incidents lists the live and recently closed
-// incidents in replay's --out format, optionally filtered by ?status=open
-// or resolved.
-func registerIncidentAPI(mux *http.ServeMux, state *stateStage, topology func() *cmdb.Topology) {
-	mux.HandleFunc("GET /api/v1/incidents", func(w http.ResponseWriter, r *http.Request) {
-		status := r.URL.Query().Get("status")
-		if status != "" && status != "open" && status != "resolved" {
-			writeStatus(w, http.StatusBadRequest, map[string]any{"status": "error", "error": "status: must be open or resolved, got " + status})
-			return
+// registerAPI adds the incidents API (apiRoutes) to mux, every route behind
+// auth. Other methods on an API path get 405 with Allow, unknown paths under
+// /api/ a JSON 404.
+func registerAPI(mux *http.ServeMux, backend incidentBackend, auth *apiAuth, reg prometheus.Registerer, logger *zap.Logger) {
+	f := promauto.With(reg)
+	api := &incidentAPI{
+		backend: backend,
+		logger:  logger.With(zap.String("component", "api")),
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "correlator_api_requests_total",
+			Help: "Incidents API requests by route and status code.",
+		}, []string{"route", "code"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "correlator_api_request_duration_seconds",
+			Help:    "Time to answer an incidents API request, by route.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
+		}, []string{"route"}),
+	}
+	allow := map[string][]string{}
+	var paths []string
+	for _, rt := range apiRoutes() {
+		api.requests.WithLabelValues(rt.name, "200")
+		mux.Handle(rt.method+" "+rt.pattern, api.instrument(rt.name, auth.require(rt.need, api.handler(rt))))
+		if _, ok := allow[rt.pattern]; !ok {
+			paths = append(paths, rt.pattern)
 		}
-		var topo *cmdb.Topology
-		if topology != nil {
-			topo = topology()
+		allow[rt.pattern] = append(allow[rt.pattern], rt.method)
+		if rt.method == http.MethodGet {
+			allow[rt.pattern] = append(allow[rt.pattern], http.MethodHead)
 		}
-		out := []replayIncident{}
-		incs, recs := state.incidents()
-		for _, in := range incs {
-			if status != "" && string(in.Status) != status {
-				continue
-			}
-			out = append(out, newReplayIncident(in, topo, recs[in.ID]))
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(out)
+	}
+	for _, p := range paths {
+		methods := strings.Join(allow[p], ", ")
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", methods)
+			writeError(w, http.StatusMethodNotAllowed, fmt.Errorf("method %s is not allowed on %s; use %s", r.Method, r.URL.Path, methods))
+		})
+	}
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no endpoint %s %s; docs/openapi.yaml lists them", r.Method, r.URL.Path))
 	})
 }

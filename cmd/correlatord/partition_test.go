@@ -71,7 +71,7 @@ func TestPartitionKeys(t *testing.T) {
 }
 
 // TestInProcessCorrelation: without Kafka, HTTP ingest feeds the in-process
-// partition, and GET /api/v1/incidents shows one incident for a switch and
+// partition, and the incidents API shows one incident for a switch and
 // the hosts behind it, naming the switch, with every member explained.
 func TestInProcessCorrelation(t *testing.T) {
 	dir := t.TempDir()
@@ -96,18 +96,31 @@ func TestInProcessCorrelation(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("GET incidents: %d %s", code, body)
 	}
-	var incs []replayIncident
-	if err := json.Unmarshal([]byte(body), &incs); err != nil {
+	var list listPage[*incidents.Incident]
+	if err := json.Unmarshal([]byte(body), &list); err != nil {
 		t.Fatal(err)
 	}
-	if len(incs) != 1 {
-		t.Fatalf("want 1 incident, got %d: %s", len(incs), body)
+	if len(list.Items) != 1 || list.Total != 1 {
+		t.Fatalf("want 1 incident, got %d: %s", len(list.Items), body)
 	}
-	in := incs[0]
-	if in.RootCauseCI == nil || *in.RootCauseCI != "tor-sw-dc1-a" || len(in.EventIDs) != 4 {
+	in := list.Items[0]
+	if in.RootCauseCI != "tor-sw-dc1-a" || len(in.EventIDs) != 4 {
 		t.Fatalf("incident %+v", in)
 	}
-	for _, m := range in.Members {
+	code, body = d.get(t, "/api/v1/incidents/"+in.ID)
+	if code != 200 {
+		t.Fatalf("GET incident: %d %s", code, body)
+	}
+	var detail struct {
+		Members []replayMember `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(body), &detail); err != nil {
+		t.Fatal(err)
+	}
+	if len(detail.Members) != 4 {
+		t.Fatalf("members %+v", detail.Members)
+	}
+	for _, m := range detail.Members {
 		if m.Reason == "" || (m.Reason == "topology" && len(m.Path) < 2) {
 			t.Fatalf("member without an explanation: %+v", m)
 		}

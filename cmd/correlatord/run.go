@@ -176,9 +176,11 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 	// Ingest: with Kafka, the first stage (input topics -> keyed topic) and
 	// the stateful stage (keyed topic -> rules, correlation, analytics);
 	// without it, one in-process partition behind the HTTP endpoints.
-	token, err := ingest.ResolveSecret(cfg.HTTP.BearerToken, cfg.HTTP.BearerTokenFile, "CORRELATOR_INGEST_TOKEN")
+	// API tokens (http.tokens, and http.bearer_token as an ingest-only
+	// token): resolved before anything listens.
+	auth, err := newAPIAuth(cfg.HTTP, reg, logger)
 	if err != nil {
-		return fmt.Errorf("http.bearer_token_file: %w", err)
+		return err
 	}
 	var (
 		consumer    *ingest.Consumer
@@ -288,10 +290,11 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		Policy:       cfg.policy(),
 		Limits:       cfg.limits(),
 		Defaults:     cfg.eventDefaults(),
-	}, forwarder, token, ingestMetrics, logger)
+		Authorize:    auth.Ingest,
+	}, forwarder, "", ingestMetrics, logger)
 	mux := newMux(reg, ready, func(m *http.ServeMux) {
 		httpIngest.Register(m)
-		registerIncidentAPI(m, state, topology)
+		registerAPI(m, state, auth, reg, logger)
 	})
 
 	ln := opts.listener
@@ -413,7 +416,7 @@ loop:
 			runErr = err
 			break loop
 		case <-reload:
-			reloadConfig(flags.configFile, cfg, httpIngest, dm, logger)
+			reloadConfig(flags.configFile, cfg, auth, dm, logger)
 			select {
 			case cmdbReload <- struct{}{}:
 			default: // one is pending already
@@ -474,10 +477,10 @@ loop:
 	return runErr
 }
 
-// reloadConfig applies what can change at run time (log level, ingest
-// token) and says which other changes need a restart. A bad file keeps the
-// running configuration.
-func reloadConfig(path string, running *Config, h *ingest.HTTPHandler, dm *daemonMetrics, logger *zap.Logger) {
+// reloadConfig applies what can change at run time (log level, API and
+// ingest tokens) and says which other changes need a restart. A bad file
+// keeps the running configuration.
+func reloadConfig(path string, running *Config, auth *apiAuth, dm *daemonMetrics, logger *zap.Logger) {
 	if path == "" {
 		logger.Info("SIGHUP: no --config.file, nothing to reload")
 		return
@@ -488,20 +491,18 @@ func reloadConfig(path string, running *Config, h *ingest.HTTPHandler, dm *daemo
 		logger.Error("configuration reload failed; keeping the running configuration", zap.Error(err))
 		return
 	}
-	token, err := ingest.ResolveSecret(next.HTTP.BearerToken, next.HTTP.BearerTokenFile, "CORRELATOR_INGEST_TOKEN")
-	if err != nil {
+	if err := auth.Reload(next.HTTP); err != nil {
 		dm.reloadOK.Set(0)
 		logger.Error("configuration reload failed; keeping the running configuration", zap.Error(err))
 		return
 	}
-	h.SetToken(token)
-	// Everything but the token is read once at start; say so rather than
+	// Everything but the tokens is read once at start; say so rather than
 	// pretend a changed broker list took effect.
 	a, b := *running, *next
-	a.HTTP.BearerToken, a.HTTP.BearerTokenFile = "", ""
-	b.HTTP.BearerToken, b.HTTP.BearerTokenFile = "", ""
+	a.HTTP.BearerToken, a.HTTP.BearerTokenFile, a.HTTP.Tokens = "", "", nil
+	b.HTTP.BearerToken, b.HTTP.BearerTokenFile, b.HTTP.Tokens = "", "", nil
 	if !reflect.DeepEqual(a, b) {
-		logger.Warn("configuration changes other than http.bearer_token take effect at the next restart")
+		logger.Warn("configuration changes other than http.bearer_token and http.tokens take effect at the next restart")
 	}
 	dm.reloadOK.Set(1)
 	dm.reloadTime.SetToCurrentTime()
