@@ -298,6 +298,7 @@ func (m *Manager) Sync(ups []correlate.Update, snapshot func(id string) (*correl
 		switch u.Kind {
 		case correlate.UpdateMerged:
 			if o, ok := m.incidents[u.Other]; ok && o.Status != StatusClosed {
+				o.MergedInto = in.ID
 				m.transition(b, o, StatusClosed, u.At, "correlatord", "merged into "+in.ID)
 				b.note(o.ID, Notice{Kind: "closed", Reason: "merged into " + in.ID})
 				m.m.closed.WithLabelValues("merged").Inc()

@@ -136,6 +136,10 @@ type Incident struct {
 	Workaround   string `json:"workaround,omitempty"`
 	ProblemID    string `json:"problem_id,omitempty"`
 
+	// MergedInto is the incident this one was merged into (it is then
+	// closed: the same incident, counted there).
+	MergedInto string `json:"merged_into,omitempty"`
+
 	EventIDs           []string           `json:"event_ids"`
 	SuppressedEventIDs []string           `json:"suppressed_event_ids"`
 	MergedFrom         []string           `json:"merged_from"`
