@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	f := promauto.With(reg)
 	// Minutes to days: SLA targets run from 5 minutes to 8 hours.
 	buckets := []float64{30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 7200, 14400, 28800, 86400}
-	return &Metrics{
+	m := &Metrics{
 		created: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "correlator_incidents_created_total",
 			Help: "Incidents created, by priority and first impacted business service (none when no service is impacted).",
@@ -93,6 +93,48 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "correlator_operator_actions_total",
 			Help: "Operator actions on incidents and problems, by action and result.",
 		}, []string{"action", "result"}),
+	}
+	m.initLabels()
+	return m
+}
+
+// initLabels creates the series of the known label values at zero, so
+// that dashboards and alerts see 0 rather than no data before the first
+// breach, escalation or problem. Services are not known up front; the
+// service label gets only "none" (no service impacted).
+func (m *Metrics) initLabels() {
+	for _, p := range Priorities {
+		prio := string(p)
+		m.created.WithLabelValues(prio, "none")
+		m.timeToAck.WithLabelValues(prio)
+		m.timeToResolve.WithLabelValues(prio, "none")
+		for _, s := range []Status{StatusNew, StatusAcknowledged, StatusInProgress, StatusResolved, StatusReopened} {
+			m.open.WithLabelValues(prio, string(s))
+		}
+		for _, k := range []BreachKind{BreachResponse, BreachResolution} {
+			m.breaches.WithLabelValues(prio, string(k))
+		}
+		for _, how := range []string{"auto", "manual"} {
+			m.resolved.WithLabelValues(prio, how)
+		}
+	}
+	for l := LevelLine2; l <= LevelIncidentManager; l++ {
+		m.escalations.WithLabelValues(levelLabel(l))
+	}
+	for _, how := range []string{"auto", "manual", "merged"} {
+		m.closed.WithLabelValues(how)
+	}
+	for _, r := range []ProblemReason{ReasonRecurring, ReasonMajorIncident, ReasonRateAnomaly} {
+		m.problems.WithLabelValues(string(r))
+	}
+	for _, s := range []ProblemStatus{ProblemCandidate, ProblemAccepted, ProblemKnownError, ProblemResolved} {
+		m.problemsOpen.WithLabelValues(string(s))
+	}
+	for _, a := range []Action{ActAcknowledge, ActStart, ActAssign, ActComment, ActResolve, ActClose, ActReopen,
+		ActAcceptProblem, ActRejectProblem, ActKnownError, ActResolveProblem, ActCloseProblem} {
+		for _, r := range []string{"ok", "rejected"} {
+			m.operatorAction.WithLabelValues(string(a), r)
+		}
 	}
 }
 
