@@ -715,14 +715,18 @@ func (e *Engine) rootCause(ups []Update, g *group, eventID string, t time.Time, 
 func (e *Engine) merge(ups []Update, g, o *group, eventID string, t time.Time) []Update {
 	o.merged = true
 	o.indexed = false
+	// New arrays, not in place: snapshots handed out share the old ones
+	// (see snapshot).
+	members := make([]Member, 0, len(g.inc.Members)+len(o.inc.Members))
+	members = append(members, g.inc.Members...)
 	for _, m := range o.inc.Members {
 		if m.MergedFrom == "" {
 			m.MergedFrom = o.inc.ID
 		}
 		m.Offset += o.inc.OpenedAt.Sub(g.inc.OpenedAt)
-		g.inc.Members = append(g.inc.Members, m)
+		members = append(members, m)
 	}
-	slices.SortStableFunc(g.inc.Members, func(a, b Member) int {
+	slices.SortStableFunc(members, func(a, b Member) int {
 		if a.seq < b.seq {
 			return -1
 		}
@@ -731,10 +735,12 @@ func (e *Engine) merge(ups []Update, g, o *group, eventID string, t time.Time) [
 		}
 		return 0
 	})
-	g.inc.EventIDs = g.inc.EventIDs[:0]
-	for _, m := range g.inc.Members {
-		g.inc.EventIDs = append(g.inc.EventIDs, m.EventID)
+	g.inc.Members = members
+	ids := make([]string, len(members))
+	for i := range members {
+		ids[i] = members[i].EventID
 	}
+	g.inc.EventIDs = ids
 	g.inc.SuppressedEventIDs = append(g.inc.SuppressedEventIDs, o.inc.SuppressedEventIDs...)
 	g.inc.MergedFrom = append(append(g.inc.MergedFrom, o.inc.ID), o.inc.MergedFrom...)
 	if o.inc.OpenedAt.Before(g.inc.OpenedAt) {

@@ -1,7 +1,6 @@
 package correlate
 
 import (
-	"slices"
 	"time"
 
 	"github.com/correlatord/correlatord/event"
@@ -71,7 +70,8 @@ type Revision struct {
 }
 
 // Incident is an incident candidate. Snapshots returned by the engine are
-// copies the caller owns.
+// copies the caller owns; their lists share arrays with the engine and must
+// not be modified in place (appending is fine).
 type Incident struct {
 	// ID is "INC-" and a hash of the first event's id: deterministic.
 	ID         string
@@ -101,17 +101,25 @@ type Incident struct {
 	Reopened int
 }
 
+// clone returns a copy that shares the lists' arrays, capped at their
+// lengths: the engine only appends to these lists (which never writes
+// into a copy's view) or replaces them whole (merge), so a snapshot costs
+// no copy of an incident's members however large it grows.
 func (in *Incident) clone() *Incident {
 	c := *in
-	c.RootCauseExplains = slices.Clone(in.RootCauseExplains)
-	c.RootCauseRevisions = slices.Clone(in.RootCauseRevisions)
-	c.CIs = slices.Clone(in.CIs)
-	c.EventIDs = slices.Clone(in.EventIDs)
-	c.SuppressedEventIDs = slices.Clone(in.SuppressedEventIDs)
-	c.MergedFrom = slices.Clone(in.MergedFrom)
-	c.Members = slices.Clone(in.Members)
+	c.RootCauseExplains = capped(in.RootCauseExplains)
+	c.RootCauseRevisions = capped(in.RootCauseRevisions)
+	c.CIs = capped(in.CIs)
+	c.EventIDs = capped(in.EventIDs)
+	c.SuppressedEventIDs = capped(in.SuppressedEventIDs)
+	c.MergedFrom = capped(in.MergedFrom)
+	c.Members = capped(in.Members)
 	return &c
 }
+
+// capped limits s's capacity to its length, so an append to the result
+// reallocates instead of writing into the shared array.
+func capped[T any](s []T) []T { return s[:len(s):len(s)] }
 
 // UpdateKind says what changed.
 type UpdateKind string

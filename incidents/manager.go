@@ -154,21 +154,27 @@ func (m *Manager) Problem(id string) (*Problem, bool) {
 	return p.clone(), true
 }
 
+// clone returns a copy that shares the lists' arrays, capped at their
+// lengths. The manager only appends to a record's lists or replaces them
+// whole (the correlator's views on every refresh), never writes into them,
+// so copies stay what they were at no cost per member.
 func (in *Incident) clone() *Incident {
 	c := *in
-	c.Services = slices.Clone(in.Services)
-	c.CIs = slices.Clone(in.CIs)
-	c.RootCauseExplains = slices.Clone(in.RootCauseExplains)
-	c.Escalations = slices.Clone(in.Escalations)
-	c.Breaches = slices.Clone(in.Breaches)
-	c.Transitions = slices.Clone(in.Transitions)
-	c.Comments = slices.Clone(in.Comments)
-	c.EventIDs = slices.Clone(in.EventIDs)
-	c.SuppressedEventIDs = slices.Clone(in.SuppressedEventIDs)
-	c.MergedFrom = slices.Clone(in.MergedFrom)
-	c.Members = slices.Clone(in.Members)
+	c.Services = capped(in.Services)
+	c.CIs = capped(in.CIs)
+	c.RootCauseExplains = capped(in.RootCauseExplains)
+	c.Escalations = capped(in.Escalations)
+	c.Breaches = capped(in.Breaches)
+	c.Transitions = capped(in.Transitions)
+	c.Comments = capped(in.Comments)
+	c.EventIDs = capped(in.EventIDs)
+	c.SuppressedEventIDs = capped(in.SuppressedEventIDs)
+	c.MergedFrom = capped(in.MergedFrom)
+	c.Members = capped(in.Members)
 	return &c
 }
+
+func capped[T any](s []T) []T { return s[:len(s):len(s)] }
 
 func (p *Problem) clone() *Problem {
 	c := *p
@@ -379,13 +385,11 @@ func (m *Manager) refresh(b *batch, c *correlate.Incident, joined int) {
 
 // fill copies the correlator's view into in and classifies it.
 func (m *Manager) fill(in *Incident, c *correlate.Incident) {
-	in.CIs = slices.Clone(c.CIs)
-	in.EventIDs = slices.Clone(c.EventIDs)
-	in.SuppressedEventIDs = slices.Clone(c.SuppressedEventIDs)
-	in.MergedFrom = slices.Clone(c.MergedFrom)
-	in.Members = slices.Clone(c.Members)
+	// The correlator's snapshot is ours and its lists are never written
+	// in place: the record takes them as they are.
+	in.CIs, in.EventIDs, in.SuppressedEventIDs = c.CIs, c.EventIDs, c.SuppressedEventIDs
+	in.MergedFrom, in.Members, in.RootCauseExplains = c.MergedFrom, c.Members, c.RootCauseExplains
 	in.RootCauseCI, in.RootCauseConfidence, in.RootCauseSuspected = c.RootCauseCI, c.RootCauseConfidence, c.RootCauseSuspected
-	in.RootCauseExplains = slices.Clone(c.RootCauseExplains)
 	topo := m.topo()
 	var (
 		maxSev  event.Severity
@@ -403,7 +407,7 @@ func (m *Manager) fill(in *Incident, c *correlate.Incident) {
 	if symptom == "" && len(c.Members) > 0 {
 		symptom = c.Members[0].Symptom
 	}
-	in.Services = in.Services[:0]
+	in.Services = nil // a new array: copies handed out share the old one
 	var crits []int
 	if topo != nil {
 		seen := map[string]bool{}

@@ -33,6 +33,8 @@ func realMain(args []string) int {
 		Default(defaultListenAddress).StringVar(&runFlags.listenAddress)
 	runCmd.Flag("web.config.file", "Prometheus web configuration file for TLS (tls_server_config: cert_file, key_file, client_ca_file, client_auth_type); see docs/CONFIG.md.").
 		StringVar(&runFlags.webConfigFile)
+	runCmd.Flag("web.enable-pprof", "Serve Go's CPU and heap profiles under /debug/pprof/ (a read token is needed when auth is on).").
+		BoolVar(&runFlags.enablePprof)
 
 	replayCmd := app.Command("replay", "Run a JSON-lines file of events through the pipeline on event time and write what it produced.")
 	var replayFlags replayOptions

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -33,6 +34,8 @@ type runOptions struct {
 	// webConfigFile is the Prometheus web configuration (TLS, client
 	// certificates) of the HTTP server; "" serves plain HTTP.
 	webConfigFile string
+	// enablePprof serves Go's profiles under /debug/pprof/.
+	enablePprof bool
 	// listener, when set (tests), is used instead of listening on
 	// listenAddress; ready is closed once the daemon serves.
 	listener net.Listener
@@ -293,6 +296,14 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		Authorize:    auth.Ingest,
 	}, forwarder, "", ingestMetrics, logger)
 	mux := newMux(reg, ready, func(m *http.ServeMux) {
+		if opts.enablePprof {
+			// Profiles expose internals (and cost CPU while taken): off
+			// unless asked for, and then behind a read token when auth is
+			// on.
+			m.Handle("/debug/pprof/", auth.require(roleRead, http.HandlerFunc(pprof.Index)))
+			m.Handle("/debug/pprof/profile", auth.require(roleRead, http.HandlerFunc(pprof.Profile)))
+			m.Handle("/debug/pprof/trace", auth.require(roleRead, http.HandlerFunc(pprof.Trace)))
+		}
 		httpIngest.Register(m)
 		registerAPI(m, state, auth, reg, logger)
 	})

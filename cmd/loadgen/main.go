@@ -40,6 +40,7 @@ type options struct {
 	start      string
 	acks       int
 	partitions int
+	sinkListen string
 }
 
 func main() {
@@ -49,7 +50,7 @@ func main() {
 	app.Flag("topic", "Kafka topic.").Default("correlator.alerts").StringVar(&o.topic)
 	app.Flag("http", "URL to POST to instead of Kafka, e.g. http://127.0.0.1:9470/api/v1/alerts.").StringVar(&o.httpURL)
 	app.Flag("token", "Bearer token for --http.").StringVar(&o.token)
-	app.Flag("format", "Payload format: events (canonical JSON lines) or webhook (Alertmanager webhook).").Default("events").EnumVar(&o.format, "events", "webhook")
+	app.Flag("format", "Payload format: events (canonical JSON lines), webhook (Alertmanager webhook) or am-v2 (Alertmanager API v2 alert list, what Prometheus posts to Alertmanager).").Default("events").EnumVar(&o.format, "events", "webhook", "am-v2")
 	app.Flag("events", "Number of events to send.").Default("100000").IntVar(&o.events)
 	app.Flag("hosts", "Number of distinct hosts the alerts are spread over.").Default("2000").IntVar(&o.hosts)
 	app.Flag("per-message", "Events per Kafka message or HTTP request.").Default("1").IntVar(&o.perMessage)
@@ -61,7 +62,15 @@ func main() {
 	app.Flag("start", "Event time of the first event (RFC 3339); events are 1 ms apart. Default: the storm ends now.").StringVar(&o.start)
 	app.Flag("acks", "Kafka required acks: -1 all, 1 leader.").Default("-1").IntVar(&o.acks)
 	app.Flag("partitions", "Partitions of the topic when loadgen creates it.").Default("4").IntVar(&o.partitions)
+	app.Flag("sink.listen", "Run as a webhook receiver instead: count the distinct storm alerts in the Alertmanager notifications POSTed to this address; GET /stats reports them.").StringVar(&o.sinkListen)
 	kingpin.MustParse(app.Parse(os.Args[1:]))
+	if o.sinkListen != "" {
+		if err := runSink(o.sinkListen); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if (len(o.brokers) == 0) == (o.httpURL == "") {
 		fmt.Fprintln(os.Stderr, "loadgen: give exactly one of --kafka.brokers and --http")
 		os.Exit(2)
@@ -144,6 +153,27 @@ func (s *storm) payload(from, to int) []byte {
 				Annotations: map[string]string{"description": "synthetic storm event"},
 				Summary:     a.labels["alertname"] + " on " + a.labels["instance"]})
 		}
+		return b.Bytes()
+	}
+	if s.o.format == "am-v2" {
+		type postable struct {
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
+			StartsAt    time.Time         `json:"startsAt"`
+			EndsAt      *time.Time        `json:"endsAt,omitempty"`
+		}
+		list := make([]postable, 0, to-from)
+		for i := from; i < to; i++ {
+			a := s.alert(i)
+			p := postable{Labels: a.labels, StartsAt: a.at,
+				Annotations: map[string]string{"summary": a.labels["alertname"] + " on " + a.labels["instance"]}}
+			if a.resolved {
+				end := a.at
+				p.EndsAt = &end
+			}
+			list = append(list, p)
+		}
+		_ = json.NewEncoder(&b).Encode(list)
 		return b.Bytes()
 	}
 	alerts := make([]amAlert, 0, to-from)
@@ -305,4 +335,47 @@ func ensureTopic(ctx context.Context, o options) error {
 		return fmt.Errorf("create topic %s: %w", o.topic, err)
 	}
 	return nil
+}
+
+// runSink receives Alertmanager webhook notifications and counts the
+// distinct storm alerts (by storm_seq) they carried, with the time of the
+// first and the latest notification.
+func runSink(addr string) error {
+	var (
+		mu            sync.Mutex
+		seen          = map[string]struct{}{}
+		notifications int
+		first, last   time.Time
+	)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /", func(w http.ResponseWriter, r *http.Request) {
+		var msg struct {
+			Alerts []struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"alerts"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&msg); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		now := time.Now()
+		mu.Lock()
+		defer mu.Unlock()
+		notifications++
+		if first.IsZero() {
+			first = now
+		}
+		last = now
+		for _, a := range msg.Alerts {
+			seen[a.Labels["storm_seq"]] = struct{}{}
+		}
+	})
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		_ = json.NewEncoder(w).Encode(map[string]any{"notifications": notifications, "distinct_alerts": len(seen),
+			"first_unix": float64(first.UnixNano()) / 1e9, "last_unix": float64(last.UnixNano()) / 1e9})
+	})
+	fmt.Printf("loadgen: sink listening on %s\n", addr)
+	return http.ListenAndServe(addr, mux)
 }

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Side by side: the same alert storm to Alertmanager and to correlatord, in one
+# run on this machine.
+#
+#   scripts/am-compare.sh [ALERTS] [HOSTS]
+#
+# ALERTS distinct firing alerts (default 500,000) over HOSTS hosts (default
+# 5,000), posted in batches of 1,000 as Alertmanager API v2 alert lists (what
+# Prometheus sends) by 4 concurrent senders:
+#   1. Alertmanager (Debian's prometheus-alertmanager) on /api/v2/alerts,
+#      grouping by instance, group_wait and group_interval 1s, notifying a
+#      webhook sink (loadgen --sink.listen) that counts the distinct alerts it
+#      was told about;
+#   2. correlatord on its Alertmanager-compatible /api/v2/alerts, without
+#      Kafka (one in-process partition: rules, correlation, incidents);
+#   3. correlatord through Kafka: the storm produced to a topic first, then
+#      drained by correlatord (first stage, keyed topic, 8 partitions of the
+#      stateful stage).
+# For each: alerts accepted per second (senders' rate; the drain rate for
+# Kafka), the time until the grouped output is complete (Alertmanager: the
+# sink has heard of every alert; correlatord: every alert is in the
+# correlation state, i.e. in an incident or decided by the rules stage), peak
+# resident memory (VmHWM) and memory per active alert.
+# Needs: make build, Debian's prometheus-alertmanager, and for (3) the dev
+# Kafka (bash deploy/dev/up.sh kafka).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/dev/env.sh
+alerts=${1:-500000}
+hosts=${2:-5000}
+batch=1000
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+[ -x bin/correlatord ] && [ -x bin/loadgen ] || { echo "run make build first" >&2; exit 1; }
+am=$(command -v prometheus-alertmanager || command -v alertmanager) || { echo "prometheus-alertmanager not installed" >&2; exit 1; }
+
+hwm() { awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$1/status"; }
+now() { date +%s.%N; }
+sub() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
+wait_http() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.2; done; echo "no answer from $1" >&2; exit 1; }
+metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 ~ "^"m"({|$)" {s += $NF} END {printf "%d", s}'; }
+rate_of() { sed -n 's/.* \([0-9]*\) events\/s$/\1/p'; }
+
+declare -A RATE DONE MEM
+
+# --- 1. Alertmanager -------------------------------------------------------
+bin/loadgen --sink.listen 127.0.0.1:19095 >/dev/null &
+pids+=($!)
+cat >"$work/am.yml" <<YAML
+route:
+  receiver: sink
+  group_by: ['instance']
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 24h
+receivers:
+  - name: sink
+    webhook_configs:
+      - url: http://127.0.0.1:19095/
+        send_resolved: false
+YAML
+"$am" --config.file="$work/am.yml" --storage.path="$work/am" --web.listen-address=127.0.0.1:19093 \
+  --cluster.listen-address= --log.level=warn >"$work/am.log" 2>&1 &
+ampid=$!
+pids+=($ampid)
+wait_http http://127.0.0.1:19093/-/ready
+wait_http http://127.0.0.1:19095/stats
+echo "== Alertmanager $("$am" --version 2>&1 | head -1 | awk '{print $3}'): $alerts alerts over $hosts hosts"
+t0=$(now)
+out=$(bin/loadgen --http http://127.0.0.1:19093/api/v2/alerts --format am-v2 --events "$alerts" --hosts "$hosts" \
+  --per-message $batch --resolved 0 --workers 4)
+echo "$out"
+RATE[am]=$(echo "$out" | rate_of)
+for _ in $(seq 1 3000); do
+  n=$(curl -s http://127.0.0.1:19095/stats | sed -n 's/.*"distinct_alerts":\([0-9]*\).*/\1/p')
+  [ "${n:-0}" -ge "$alerts" ] && break
+  sleep 0.2
+done
+DONE[am]=$(sub "$t0" "$(now)")
+MEM[am]=$(hwm $ampid)
+echo "   notified of ${n:-0} alerts after ${DONE[am]} s, peak RSS ${MEM[am]} MiB"
+kill $ampid; wait $ampid 2>/dev/null || true
+
+# --- 2. correlatord, HTTP, no Kafka ---------------------------------------
+cat >"$work/http.yml" <<YAML
+data_dir: $work/http-data
+ingest:
+  max_event_age: 0s
+YAML
+bin/correlatord --config.file "$work/http.yml" --web.listen-address 127.0.0.1:19470 --log.level warn >"$work/http.log" 2>&1 &
+cpid=$!
+pids+=($cpid)
+wait_http http://127.0.0.1:19470/healthz
+echo "== correlatord over HTTP (no Kafka)"
+t0=$(now)
+out=$(bin/loadgen --http http://127.0.0.1:19470/api/v2/alerts --format am-v2 --events "$alerts" --hosts "$hosts" \
+  --per-message $batch --resolved 0 --workers 4)
+echo "$out"
+RATE[http]=$(echo "$out" | rate_of)
+for _ in $(seq 1 3000); do
+  n=$(metric http://127.0.0.1:19470 correlator_rules_events_total)
+  [ "${n:-0}" -ge "$alerts" ] && break
+  sleep 0.2
+done
+DONE[http]=$(sub "$t0" "$(now)")
+MEM[http]=$(hwm $cpid)
+inc=$(metric http://127.0.0.1:19470 correlator_incidents_created_total)
+echo "   $n alerts decided, $inc incidents, after ${DONE[http]} s, peak RSS ${MEM[http]} MiB"
+kill $cpid; wait $cpid 2>/dev/null || true
+
+# --- 3. correlatord through Kafka -----------------------------------------
+if curl -s --max-time 2 "$CORRELATORD_DEV_KAFKA" >/dev/null 2>&1 || (exec 3<>"/dev/tcp/${CORRELATORD_DEV_KAFKA%:*}/${CORRELATORD_DEV_KAFKA#*:}") 2>/dev/null; then
+  run=amcmp_$(date +%s)
+  echo "== correlatord through Kafka (topic $run)"
+  bin/loadgen --kafka.brokers "$CORRELATORD_DEV_KAFKA" --topic "$run" --format am-v2 --events "$alerts" --hosts "$hosts" \
+    --per-message $batch --resolved 0 --workers 4 --acks 1 --partitions 4 >/dev/null
+  cat >"$work/kafka.yml" <<YAML
+data_dir: $work/kafka-data
+ingest:
+  max_event_age: 0s
+kafka:
+  brokers: [$CORRELATORD_DEV_KAFKA]
+  topics: [$run]
+  group_id: $run
+  dead_letter_topic: $run.dlq
+  keyed_topic: $run.keyed
+  state_topic: $run.state
+YAML
+  t0=$(now)
+  bin/correlatord --config.file "$work/kafka.yml" --web.listen-address 127.0.0.1:19471 --log.level warn >"$work/kafka.log" 2>&1 &
+  kpid=$!
+  pids+=($kpid)
+  for _ in $(seq 1 6000); do
+    n=$(metric http://127.0.0.1:19471 correlator_rules_events_total 2>/dev/null || echo 0)
+    [ "${n:-0}" -ge "$alerts" ] && break
+    sleep 0.2
+  done
+  DONE[kafka]=$(sub "$t0" "$(now)")
+  RATE[kafka]=$(awk -v n="$alerts" -v s="${DONE[kafka]}" 'BEGIN {printf "%d", n / s}')
+  MEM[kafka]=$(hwm $kpid)
+  echo "   $n alerts decided after ${DONE[kafka]} s (drain, start-up included), peak RSS ${MEM[kafka]} MiB"
+  kill $kpid; wait $kpid 2>/dev/null || true
+fi
+
+echo
+echo "| | alerts accepted/s | grouped output complete after | peak RSS | per active alert |"
+echo "|---|---|---|---|---|"
+for k in am http kafka; do
+  [ -n "${RATE[$k]:-}" ] || continue
+  name=$([ $k = am ] && echo "Alertmanager" || echo "correlatord ($k)")
+  per=$(awk -v m="${MEM[$k]}" -v n="$alerts" 'BEGIN {printf "%.0f", m * 1048576 / n}')
+  echo "| $name | ${RATE[$k]} | ${DONE[$k]} s | ${MEM[$k]} MiB | $per B |"
+done
+for k in http kafka; do
+  [ -n "${RATE[$k]:-}" ] || continue
+  awk -v a="${RATE[am]}" -v b="${RATE[$k]}" -v k="$k" 'BEGIN {printf "correlatord (%s) / Alertmanager accepted rate: %.1fx\n", k, b / a}'
+done
