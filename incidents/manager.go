@@ -176,6 +176,16 @@ func (in *Incident) clone() *Incident {
 
 func capped[T any](s []T) []T { return s[:len(s):len(s)] }
 
+// incidentScan is what fill derived from the members and CIs it has seen
+// of a record, so the next version only looks at the new ones.
+type incidentScan struct {
+	members, merged, cis int
+	maxSev               event.Severity
+	root, symptom        string
+	services             map[string]bool
+	crits                []int
+}
+
 func (p *Problem) clone() *Problem {
 	c := *p
 	c.Incidents = slices.Clone(p.Incidents)
@@ -391,33 +401,45 @@ func (m *Manager) fill(in *Incident, c *correlate.Incident) {
 	in.MergedFrom, in.Members, in.RootCauseExplains = c.MergedFrom, c.Members, c.RootCauseExplains
 	in.RootCauseCI, in.RootCauseConfidence, in.RootCauseSuspected = c.RootCauseCI, c.RootCauseConfidence, c.RootCauseSuspected
 	topo := m.topo()
-	var (
-		maxSev  event.Severity
-		symptom string
-		ciType  string
-	)
-	for _, mb := range c.Members {
-		if mb.Severity.Rank() > maxSev.Rank() {
-			maxSev = mb.Severity
-		}
-		if mb.CI == c.RootCauseCI && symptom == "" {
-			symptom = mb.Symptom
+	// What the earlier versions' members and CIs gave is kept: lists only
+	// grow, so only the new entries are looked at, except after a merge
+	// (which reorders the members) or a restore.
+	sc := &in.scan
+	if len(c.Members) < sc.members || len(c.MergedFrom) != sc.merged || len(c.CIs) < sc.cis {
+		*sc = incidentScan{}
+		in.Services = nil // a new array: copies handed out share the old one
+	}
+	sc.merged = len(c.MergedFrom)
+	for _, mb := range c.Members[sc.members:] {
+		if mb.Severity.Rank() > sc.maxSev.Rank() {
+			sc.maxSev = mb.Severity
 		}
 	}
-	if symptom == "" && len(c.Members) > 0 {
-		symptom = c.Members[0].Symptom
+	sc.members = len(c.Members)
+	if sc.root != c.RootCauseCI || sc.symptom == "" {
+		sc.root, sc.symptom = c.RootCauseCI, ""
+		for _, mb := range c.Members {
+			if mb.CI == c.RootCauseCI && mb.Symptom != "" {
+				sc.symptom = mb.Symptom
+				break
+			}
+		}
+		if sc.symptom == "" && len(c.Members) > 0 {
+			sc.symptom = c.Members[0].Symptom
+		}
 	}
-	in.Services = nil // a new array: copies handed out share the old one
-	var crits []int
+	maxSev, symptom, ciType := sc.maxSev, sc.symptom, ""
 	if topo != nil {
-		seen := map[string]bool{}
-		for _, ci := range c.CIs {
+		if sc.services == nil {
+			sc.services = map[string]bool{}
+		}
+		for _, ci := range c.CIs[sc.cis:] {
 			for _, s := range topo.ImpactedServices(ci) {
-				if !seen[s] {
-					seen[s] = true
+				if !sc.services[s] {
+					sc.services[s] = true
 					in.Services = append(in.Services, s)
-					if sc, ok := topo.CI(s); ok {
-						crits = append(crits, sc.Criticality)
+					if svc, ok := topo.CI(s); ok {
+						sc.crits = append(sc.crits, svc.Criticality)
 					}
 				}
 			}
@@ -427,6 +449,8 @@ func (m *Manager) fill(in *Incident, c *correlate.Incident) {
 			in.SupportGroup = rc.SupportGroup
 		}
 	}
+	sc.cis = len(c.CIs)
+	crits := sc.crits
 	in.Category = Categorize(ciType, symptom, maxSev)
 	in.Impact, in.ServiceClass = ImpactOf(crits, len(in.Services), len(c.CIs))
 	in.Urgency = UrgencyOf(maxSev)

@@ -144,6 +144,8 @@ type Incident struct {
 	SuppressedEventIDs []string           `json:"suppressed_event_ids"`
 	MergedFrom         []string           `json:"merged_from"`
 	Members            []correlate.Member `json:"-"`
+
+	scan incidentScan // the manager's incremental view; not persisted
 }
 
 // Breached reports whether the incident missed a target of kind k.

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"container/heap"
 	"errors"
 	"slices"
 	"strings"
@@ -60,6 +61,9 @@ type Engine struct {
 	cur      *RuleSet
 	alerts   map[uint64]alertState
 	pending  map[uint64]struct{} // alerts with a pending warning
+	// pendingQ orders the pending warnings by when they are due, so Tick
+	// visits only those (a storm holds many thousands pending).
+	pendingQ dueHeap
 	flapping map[uint64]struct{} // alerts marked flapping
 	inhib    []*inhibState       // aligned with cur.inhibits
 	wcache   []windowCache       // aligned with cur.windows
@@ -348,6 +352,7 @@ func (en *Engine) firing(rs *RuleSet, topo Topology, e *event.Event, fp uint64, 
 			st.pendingSince = nowNS
 			st.persist = int64(persist)
 			en.pending[fp] = struct{}{}
+			heap.Push(&en.pendingQ, dueEntry{due: nowNS + st.persist, fp: fp})
 		}
 		if nowNS-st.pendingSince < st.persist {
 			st.held = copyEvent(st.held, e)
@@ -740,20 +745,32 @@ func (en *Engine) Tick(now time.Time, out []Deferred) []Deferred {
 	if en.changes != nil {
 		en.changes.mu.RLock()
 	}
-	for _, fp := range en.sortedKeys(en.pending) {
+	// The due warnings, in fingerprint order (deterministic output).
+	en.fps = en.fps[:0]
+	for len(en.pendingQ) > 0 && en.pendingQ[0].due <= nowNS {
+		e := heap.Pop(&en.pendingQ).(dueEntry)
+		if st, ok := en.alerts[e.fp]; ok && st.pendingSince != 0 && st.pendingSince+st.persist == e.due {
+			en.fps = append(en.fps, e.fp)
+		}
+	}
+	slices.Sort(en.fps)
+	en.fps = slices.Compact(en.fps)
+	var again []uint64
+	for _, fp := range en.fps {
+		if _, ok := en.pending[fp]; !ok {
+			continue
+		}
 		st := en.alerts[fp]
 		if !st.firing || st.held == nil || st.class != ClassWarning {
 			en.clearPending(fp, &st)
 			en.alerts[fp] = st
 			continue
 		}
-		if nowNS-st.pendingSince < st.persist {
-			continue
-		}
 		ev := st.held
 		var d Decision
 		en.ctx.reset(ev, topo)
 		if en.windows(rs, ev, now, nowNS, &d) != OutcomePass || st.flapping {
+			again = append(again, fp) // suppressed now: checked again next Tick
 			continue
 		}
 		d.Class, d.Rule, d.Promoted, d.Correlate = ClassWarning, st.rule, true, true
@@ -768,6 +785,12 @@ func (en *Engine) Tick(now time.Time, out []Deferred) []Deferred {
 		st.notified = max(st.notified, lv)
 		en.alerts[fp] = st
 		en.counts.deferred[deferredPromoted]++
+	}
+	for _, fp := range again {
+		// Keep the entry valid for the check above: due stays
+		// pendingSince+persist, which is already past.
+		st := en.alerts[fp]
+		heap.Push(&en.pendingQ, dueEntry{due: st.pendingSince + st.persist, fp: fp})
 	}
 	if en.changes != nil {
 		en.changes.mu.RUnlock()
@@ -847,4 +870,28 @@ func (en *Engine) evict(fp uint64, st *alertState, reason evictReason) {
 	delete(en.pending, fp)
 	delete(en.flapping, fp)
 	en.counts.evicted[stateAlerts][reason]++
+}
+
+// dueEntry is a pending warning in Engine.pendingQ.
+type dueEntry struct {
+	due int64 // pendingSince + persist, Unix nanoseconds
+	fp  uint64
+}
+
+type dueHeap []dueEntry
+
+func (h dueHeap) Len() int { return len(h) }
+func (h dueHeap) Less(i, j int) bool {
+	if h[i].due != h[j].due {
+		return h[i].due < h[j].due
+	}
+	return h[i].fp < h[j].fp
+}
+func (h dueHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)   { *h = append(*h, x.(dueEntry)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }

@@ -102,11 +102,18 @@ func partitionOf(key string, partitions int) int {
 	return h.Balance(kafka.Message{Key: []byte(key)}, seq(partitions)...)
 }
 
+// seqs caches the partition lists partitionOf hands the balancer.
+var seqs sync.Map // int -> []int
+
 func seq(n int) []int {
+	if s, ok := seqs.Load(n); ok {
+		return s.([]int)
+	}
 	s := make([]int, n)
 	for i := range s {
 		s[i] = i
 	}
+	seqs.Store(n, s)
 	return s
 }
 
@@ -618,18 +625,62 @@ func checkStatePartitions(ctx context.Context, kc ingest.KafkaConfig) error {
 	return nil
 }
 
-// inProcessHandler is the ingest.Handler of the in-process partition
-// (Kafka off): the HTTP endpoints hand their events to it.
-type inProcessHandler struct{ w *partitionWorker }
-
-func (h inProcessHandler) Handle(ctx context.Context, events []event.Event) (uint64, error) {
-	return h.w.handle(ctx, events)
+// inProcessHandler is the ingest.Handler of the in-process partitions
+// (Kafka off): the HTTP endpoints hand their events to it, and it binds
+// and keys them as the first stage does, so each partition sees what the
+// keyed topic's partition would.
+type inProcessHandler struct {
+	workers []*partitionWorker
+	binder  ciBinder // nil: no CMDB
+	keys    *partitionKeyer
+	sink    eventSink // nil: analytics off
 }
 
-func (h inProcessHandler) Durable() uint64 { return h.w.pipe.Durable() }
+func (h *inProcessHandler) Handle(ctx context.Context, events []event.Event) (uint64, error) {
+	parts := make([][]event.Event, len(h.workers))
+	for i := range events {
+		ev := events[i] // binding sets CI on a copy: the caller owns events
+		if h.binder != nil {
+			if ci, ok := h.binder.Bind(&ev); ok {
+				ev.CI = ci
+			}
+		}
+		p := 0
+		if len(h.workers) > 1 {
+			p = partitionOf(h.keys.key(&ev), len(h.workers))
+		}
+		parts[p] = append(parts[p], ev)
+	}
+	var pos uint64
+	for p, evs := range parts {
+		if len(evs) == 0 {
+			continue
+		}
+		q, err := h.workers[p].handle(ctx, evs)
+		if err != nil {
+			return pos, err
+		}
+		pos = max(pos, q)
+	}
+	return pos, nil
+}
 
-func (h inProcessHandler) WaitDurable(ctx context.Context, pos uint64) error {
-	return h.w.pipe.WaitDurable(ctx, pos)
+func (h *inProcessHandler) Durable() uint64 {
+	if h.sink != nil {
+		return h.sink.Durable()
+	}
+	var pos uint64
+	for _, w := range h.workers {
+		pos = max(pos, w.pipe.Durable())
+	}
+	return pos
+}
+
+func (h *inProcessHandler) WaitDurable(ctx context.Context, pos uint64) error {
+	if h.sink != nil {
+		return h.sink.WaitDurable(ctx, pos)
+	}
+	return nil
 }
 
 // runIdle calls the in-process partition's Idle every second until ctx is

@@ -188,7 +188,7 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 	var (
 		consumer    *ingest.Consumer
 		partitioned *ingest.PartitionedConsumer
-		inProcess   *partitionWorker
+		inProcess   *inProcessHandler
 		forwarder   ingest.Forwarder
 	)
 	if cfg.Kafka.Enabled() {
@@ -277,14 +277,19 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		}
 	}
 	if !cfg.Kafka.Enabled() {
-		state.binder = binder
-		w, _, err := state.open(ctx, 0, 0)
-		if err != nil {
-			return err
+		// One partition per core, keyed as the keyed topic would be; the
+		// handler binds, so the partitions' pipelines do not.
+		n := runtime.GOMAXPROCS(0)
+		inProcess = &inProcessHandler{binder: binder, keys: newPartitionKeyer(topology, &cfg.Correlate), sink: sink}
+		for p := range n {
+			w, _, err := state.open(ctx, p, 0)
+			if err != nil {
+				return err
+			}
+			inProcess.workers = append(inProcess.workers, w.(*partitionWorker))
 		}
-		inProcess = w.(*partitionWorker)
-		forwarder = &ingest.PipelineForwarder{Handler: inProcessHandler{inProcess}}
-		logger.Info("kafka off: HTTP ingest feeds one in-process partition; correlation state is not kept across restarts")
+		forwarder = &ingest.PipelineForwarder{Handler: inProcess}
+		logger.Info("kafka off: HTTP ingest feeds in-process partitions; correlation state is not kept across restarts", zap.Int("partitions", n))
 	}
 
 	httpIngest := ingest.NewHTTPHandler(ingest.HTTPOptions{
@@ -356,11 +361,13 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		goRun("notifications", func() error { return runOutbox(storeCtx) })
 	}
 	if inProcess != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			runIdle(storeCtx, inProcess, logger)
-		}()
+		for _, w := range inProcess.workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				runIdle(storeCtx, w, logger)
+			}()
+		}
 	}
 	if store != nil {
 		goRun("cmdb", func() error { return store.Run(storeCtx, cmdbReload) })
