@@ -26,7 +26,14 @@ const (
 	DefaultMaxBackoff      = 30 * time.Second
 	DefaultInsertTimeout   = 30 * time.Second
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultSpillMaxBytes bounds each table's spill files when SpillDir
+	// is set.
+	DefaultSpillMaxBytes = 1 << 30
 )
+
+// SpillOff as SpillDir turns spilling off where a default would set a
+// directory (the daemon defaults it to <data_dir>/spill).
+const SpillOff = "off"
 
 // Config configures the ClickHouse connection and the batched writers. It is
 // decoded from the `clickhouse:` key of the daemon's YAML configuration
@@ -60,8 +67,9 @@ type Config struct {
 	Batch BatchConfig `yaml:"batch"`
 	// BufferRows bounds, per table, the rows held in memory waiting to be
 	// written. When ClickHouse is slow or down and the buffer is full,
-	// Writer.Append blocks (backpressure reaches the Kafka consumer, which
-	// stops fetching). Default 200000; at least Batch.MaxRows.
+	// Writer.Append spills to SpillDir if set and, once that is full too,
+	// blocks (backpressure reaches the Kafka consumer, which stops
+	// fetching). Default 200000; at least Batch.MaxRows.
 	BufferRows int `yaml:"buffer_rows"`
 	// Retry paces the retries of a failed INSERT.
 	Retry RetryConfig `yaml:"retry"`
@@ -72,6 +80,21 @@ type Config struct {
 	// ShutdownTimeout bounds the last flush of buffered rows when the daemon
 	// stops. Default 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// SpillDir, when set, is where a table's rows go once its BufferRows
+	// are held in memory: Append writes them to files in SpillDir/<table>
+	// instead of blocking, and they are written to ClickHouse, in order,
+	// after the rows in memory. The spill relieves memory; it is not
+	// durable storage: a spilled row is no more durable than one in
+	// memory, offsets are committed only once rows are in ClickHouse, and
+	// the files a stopped or crashed process leaves are deleted at the next
+	// start (Kafka redelivers those rows). Only one process may use the
+	// directory. Empty or "off": no spill, Append blocks beyond
+	// BufferRows. The daemon defaults it to <data_dir>/spill.
+	SpillDir string `yaml:"spill_dir"`
+	// SpillMaxBytes bounds, per table, the bytes of its spill files.
+	// Beyond it Append blocks, as without a spill. Default 1 GiB when
+	// SpillDir is set.
+	SpillMaxBytes int64 `yaml:"spill_max_bytes"`
 }
 
 // BatchConfig bounds one INSERT: a batch is sent when it holds MaxRows rows
@@ -126,7 +149,13 @@ func (c *Config) SetDefaults() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if c.spillOn() && c.SpillMaxBytes == 0 {
+		c.SpillMaxBytes = DefaultSpillMaxBytes
+	}
 }
+
+// spillOn reports whether SpillDir turns spilling on.
+func (c *Config) spillOn() bool { return c.SpillDir != "" && c.SpillDir != SpillOff }
 
 // Enabled reports whether analytics is configured: at least one address.
 func (c *Config) Enabled() bool { return len(c.Addr) > 0 }
@@ -180,12 +209,15 @@ func (c *Config) Validate() error {
 	}
 	positive("insert_timeout", c.InsertTimeout)
 	positive("shutdown_timeout", c.ShutdownTimeout)
+	if c.spillOn() && c.SpillMaxBytes <= 0 {
+		bad("spill_max_bytes", "must be > 0, got %d (set %s.spill_dir: %s to turn spilling off)", c.SpillMaxBytes, configPath, SpillOff)
+	}
 	return errors.Join(errs...)
 }
 
 // WriterOptions returns the options of a Writer configured by c.
 func (c *Config) WriterOptions() WriterOptions {
-	return WriterOptions{
+	o := WriterOptions{
 		MaxRows:         c.Batch.MaxRows,
 		MaxWait:         c.Batch.MaxWait,
 		BufferRows:      c.BufferRows,
@@ -194,6 +226,10 @@ func (c *Config) WriterOptions() WriterOptions {
 		InsertTimeout:   c.InsertTimeout,
 		ShutdownTimeout: c.ShutdownTimeout,
 	}
+	if c.spillOn() {
+		o.SpillDir, o.SpillMaxBytes = c.SpillDir, c.SpillMaxBytes
+	}
+	return o
 }
 
 func checkAddr(a string) error {

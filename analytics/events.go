@@ -1,6 +1,8 @@
 package analytics
 
 import (
+	"encoding/binary"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -60,7 +62,72 @@ func EventsTable() Table[EventRow] {
 		Name:    "events",
 		Columns: slices.Clone(eventColumns),
 		Append:  appendEventRow,
+		Encode:  encodeEventRow,
+		Decode:  decodeEventRow,
 	}
+}
+
+// encodeEventRow is the events table's spill codec (see spill.go). It
+// keeps every field, so a decoded row equals the original.
+func encodeEventRow(dst []byte, r *EventRow) []byte {
+	e := &r.Event
+	dst = appendSpillString(dst, e.ID)
+	dst = appendSpillTime(dst, e.Time)
+	dst = appendSpillString(dst, e.Source)
+	dst = appendSpillString(dst, string(e.Kind))
+	dst = appendSpillString(dst, string(e.Status))
+	dst = appendSpillString(dst, string(e.Severity))
+	dst = appendSpillString(dst, e.CI)
+	dst = appendSpillMap(dst, e.Labels)
+	dst = appendSpillMap(dst, e.Annotations)
+	dst = appendSpillString(dst, e.Summary)
+	dst = appendSpillString(dst, e.Fingerprint)
+	dst = appendSpillTime(dst, r.ReceivedAt)
+	d := &r.Decision
+	dst = appendSpillString(dst, d.Class)
+	dst = appendSpillString(dst, d.Outcome)
+	dst = appendSpillString(dst, d.Rule)
+	dst = appendSpillString(dst, d.Maintenance)
+	dst = appendSpillString(dst, d.ChangeID)
+	dst = appendSpillString(dst, d.InhibitedBy)
+	dst = appendSpillBool(dst, d.Correlate)
+	dst = appendSpillBool(dst, d.Flapping)
+	dst = binary.AppendUvarint(dst, uint64(d.DedupCount))
+	return appendSpillString(dst, r.CIType)
+}
+
+func decodeEventRow(rec []byte, r *EventRow) error {
+	*r = EventRow{}
+	rd := spillReader{b: rec}
+	e := &r.Event
+	e.ID = rd.string()
+	e.Time = rd.time()
+	e.Source = rd.string()
+	e.Kind = event.Kind(rd.string())
+	e.Status = event.Status(rd.string())
+	e.Severity = event.Severity(rd.string())
+	e.CI = rd.string()
+	e.Labels = rd.stringMap()
+	e.Annotations = rd.stringMap()
+	e.Summary = rd.string()
+	e.Fingerprint = rd.string()
+	r.ReceivedAt = rd.time()
+	d := &r.Decision
+	d.Class = rd.string()
+	d.Outcome = rd.string()
+	d.Rule = rd.string()
+	d.Maintenance = rd.string()
+	d.ChangeID = rd.string()
+	d.InhibitedBy = rd.string()
+	d.Correlate = rd.bool()
+	d.Flapping = rd.bool()
+	dedup := rd.uvarint()
+	if dedup > math.MaxUint32 {
+		rd.fail()
+	}
+	d.DedupCount = uint32(dedup)
+	r.CIType = rd.string()
+	return rd.err()
 }
 
 // eventScratch holds the per-row buffers of appendEventRow. clickhouse-go

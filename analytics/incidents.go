@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"encoding/binary"
 	"math"
 	"slices"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/correlatord/correlatord/correlate"
+	"github.com/correlatord/correlatord/event"
 	"github.com/correlatord/correlatord/incidents"
 )
 
@@ -184,7 +186,46 @@ func IncidentTimelineTable() Table[TimelineRow] {
 		Name:    "incident_timeline",
 		Columns: slices.Clone(timelineColumns),
 		Append:  appendTimelineRow,
+		Encode:  encodeTimelineRow,
+		Decode:  decodeTimelineRow,
 	}
+}
+
+// encodeTimelineRow is incident_timeline's spill codec (see spill.go).
+func encodeTimelineRow(dst []byte, r *TimelineRow) []byte {
+	dst = appendSpillString(dst, r.IncidentID)
+	dst = appendSpillString(dst, string(r.Kind))
+	dst = binary.AppendVarint(dst, int64(r.Seq))
+	dst = appendSpillTime(dst, r.At)
+	dst = appendSpillString(dst, string(r.Priority))
+	dst = appendSpillString(dst, string(r.From))
+	dst = appendSpillString(dst, string(r.To))
+	dst = appendSpillString(dst, r.By)
+	dst = appendSpillString(dst, r.Note)
+	dst = binary.AppendVarint(dst, int64(r.FromLevel))
+	dst = binary.AppendVarint(dst, int64(r.ToLevel))
+	dst = appendSpillString(dst, string(r.Breach))
+	return binary.AppendVarint(dst, int64(r.Target))
+}
+
+func decodeTimelineRow(rec []byte, r *TimelineRow) error {
+	rd := spillReader{b: rec}
+	*r = TimelineRow{
+		IncidentID: rd.string(),
+		Kind:       TimelineKind(rd.string()),
+		Seq:        rd.int(),
+		At:         rd.time(),
+		Priority:   incidents.Priority(rd.string()),
+		From:       incidents.Status(rd.string()),
+		To:         incidents.Status(rd.string()),
+		By:         rd.string(),
+		Note:       rd.string(),
+		FromLevel:  rd.int(),
+		ToLevel:    rd.int(),
+		Breach:     incidents.BreachKind(rd.string()),
+		Target:     time.Duration(rd.varint()),
+	}
+	return rd.err()
 }
 
 func appendTimelineRow(b driver.Batch, r *TimelineRow) error {
@@ -242,7 +283,49 @@ func IncidentMembersTable() Table[MemberRow] {
 		Name:    "incident_members",
 		Columns: slices.Clone(memberColumns),
 		Append:  appendMemberRow,
+		Encode:  encodeMemberRow,
+		Decode:  decodeMemberRow,
 	}
+}
+
+// encodeMemberRow is incident_members' spill codec (see spill.go). It
+// keeps every exported field; correlate's internal ordering of members is
+// not written to ClickHouse and is lost.
+func encodeMemberRow(dst []byte, r *MemberRow) []byte {
+	m := &r.Member
+	dst = appendSpillString(dst, r.IncidentID)
+	dst = appendSpillString(dst, m.EventID)
+	dst = appendSpillString(dst, m.CI)
+	dst = appendSpillString(dst, string(m.Reason))
+	dst = appendSpillString(dst, m.RelatedCI)
+	dst = appendSpillStrings(dst, m.Path)
+	dst = binary.AppendVarint(dst, int64(m.Hops))
+	dst = binary.AppendVarint(dst, int64(m.Offset))
+	dst = appendSpillString(dst, m.MergedFrom)
+	dst = appendSpillString(dst, string(m.Severity))
+	dst = appendSpillString(dst, m.Symptom)
+	return appendSpillTime(dst, r.AddedAt)
+}
+
+func decodeMemberRow(rec []byte, r *MemberRow) error {
+	rd := spillReader{b: rec}
+	*r = MemberRow{
+		IncidentID: rd.string(),
+		Member: correlate.Member{
+			EventID:    rd.string(),
+			CI:         rd.string(),
+			Reason:     correlate.Reason(rd.string()),
+			RelatedCI:  rd.string(),
+			Path:       rd.strings(),
+			Hops:       rd.int(),
+			Offset:     time.Duration(rd.varint()),
+			MergedFrom: rd.string(),
+			Severity:   event.Severity(rd.string()),
+			Symptom:    rd.string(),
+		},
+		AddedAt: rd.time(),
+	}
+	return rd.err()
 }
 
 func appendMemberRow(b driver.Batch, r *MemberRow) error {

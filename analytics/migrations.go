@@ -302,6 +302,27 @@ FROM {db}.events
 GROUP BY minute, source, kind, severity, ci_type`,
 		},
 	},
+	{
+		Version: 8,
+		Name:    "log_template_counts",
+		// Log template counts per minute and CI (ingest/logs.CountRow). A
+		// SummingMergeTree: one (ci, template_id, minute) may get several
+		// rows (a record after its minute closed, several partitions seeing
+		// one CI), which add up. No TTL: 18.16 has none for tables.
+		Statements: []string{`CREATE TABLE IF NOT EXISTS {db}.log_template_counts (
+    minute DateTime('UTC'),
+    ci String,
+    bound UInt8,
+    host String,
+    service String,
+    template_id UInt64,
+    template String,
+    level String,
+    count UInt64
+) ENGINE = SummingMergeTree(count)
+PARTITION BY toYYYYMM(minute)
+ORDER BY (ci, template_id, minute)`},
+	},
 }
 
 // Migration is one versioned step of the schema.

@@ -23,6 +23,7 @@ var shipped = []struct {
 	{5, "incidents", "149e47cf0371dc49f13bc2df9f5f02e2f46008a9dd21851671236415431cbf6f"},
 	{6, "events_ci_type", "27d417b71a138cd6c2c29275fde4ac1f27ffdc833c5e293456a18468b41cdef4"},
 	{7, "trends", "c578cdcf9626569d3ace7aec7e21fe122c54ff9b1f344b5ea832cc0ca294406a"},
+	{8, "log_template_counts", "b316d258a1d1f1a9bf6f8fb8fd0e428571400d2c0c80142edc108c890c7f2ca1"},
 }
 
 func TestMigrationsOrdered(t *testing.T) {

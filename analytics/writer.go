@@ -2,9 +2,11 @@ package analytics
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +30,16 @@ type Table[T any] struct {
 	// the daemon produced: a row that can never be converted would be
 	// retried forever and stall the table.
 	Append func(b driver.Batch, row *T) error
+	// Encode and Decode, if both set, let the Writer spill rows to disk
+	// when its memory buffer is full (WriterOptions.SpillDir). Encode
+	// appends a row's record to dst and returns the extended slice; it is
+	// called by Append, concurrently. Decode fills row, which it must
+	// reset first, from a record Encode made; the record's bytes are only
+	// valid during the call, so strings are copied. Decode need only
+	// reproduce what Append reads. Tables without them block in Append
+	// when the buffer is full, as if spilling were off.
+	Encode func(dst []byte, row *T) []byte
+	Decode func(rec []byte, row *T) error
 }
 
 // WriterOptions tune a Writer. Zero fields take the defaults of Config.
@@ -45,6 +57,12 @@ type WriterOptions struct {
 	InsertTimeout time.Duration
 	// ShutdownTimeout bounds the final flush when Run's context ends.
 	ShutdownTimeout time.Duration
+	// SpillDir, if set, turns spilling on for tables with a codec: rows
+	// beyond BufferRows go to files in SpillDir/<table> (see spill.go).
+	SpillDir string
+	// SpillMaxBytes bounds the table's spill files; Append blocks beyond
+	// it. Default DefaultSpillMaxBytes when SpillDir is set.
+	SpillMaxBytes int64
 }
 
 func (o *WriterOptions) setDefaults() {
@@ -54,6 +72,8 @@ func (o *WriterOptions) setDefaults() {
 		Retry:           RetryConfig{InitialBackoff: o.InitialBackoff, MaxBackoff: o.MaxBackoff},
 		InsertTimeout:   o.InsertTimeout,
 		ShutdownTimeout: o.ShutdownTimeout,
+		SpillDir:        o.SpillDir,
+		SpillMaxBytes:   o.SpillMaxBytes,
 	}
 	c.SetDefaults()
 	*o = c.WriterOptions()
@@ -107,23 +127,36 @@ type chunk[T any] struct {
 // every row at or below Durable is stored. A failed INSERT is retried with
 // the same rows until it succeeds or Run stops: rows are never dropped or
 // reordered, and a row may be stored twice (see the package doc).
+//
+// With a spill (WriterOptions.SpillDir and the Table's codec), the rows
+// accepted but not yet stored are, in position order: the chunks in
+// memory, then the spilled rows. Append adds to memory only while nothing
+// is left to read in the spill, and to the spill otherwise or when memory
+// is full; Run sends memory first and reads the spill when memory is
+// empty. So rows still go out in position order, and Durable counts
+// spilled rows only once they are stored.
 type Writer[T any] struct {
 	table  string
 	opts   WriterOptions
 	sender sender[T]
+	encode func([]byte, *T) []byte
+	decode func([]byte, *T) error
 	logger *zap.Logger
 	m      writerMetrics
+	sm     spillMetrics
 
-	mu        sync.Mutex
-	queue     []*chunk[T] // accepted rows not yet taken by Run; only the last chunk grows
-	free      []*chunk[T] // sent chunks kept for reuse
-	held      int         // rows in queue and in flight
-	accepted  uint64
-	closed    bool          // no more Appends: Run is shutting down
-	finished  bool          // Run has returned
-	spaceCh   chan struct{} // closed when rows leave the buffer or on close
-	durableCh chan struct{} // closed when durable advances or Run returns
-	durable   atomic.Uint64
+	mu         sync.Mutex
+	queue      []*chunk[T] // accepted rows not yet taken by Run; only the last chunk grows
+	free       []*chunk[T] // sent chunks kept for reuse
+	held       int         // rows in memory: in queue and in flight
+	spill      *spill      // nil: no spill; the rows it holds are accepted, not held
+	spillErrAt time.Time   // when a spill write error was last logged
+	accepted   uint64
+	closed     bool          // no more Appends: Run is shutting down
+	finished   bool          // Run has returned
+	spaceCh    chan struct{} // closed when rows leave the buffer or on close
+	durableCh  chan struct{} // closed when durable advances or Run returns
+	durable    atomic.Uint64
 
 	wake    chan struct{} // Append to Run: rows arrived
 	running atomic.Bool
@@ -147,37 +180,68 @@ func NewWriter[T any](client *Client, table Table[T], opts WriterOptions, reg pr
 		panic(fmt.Sprintf("analytics: NewWriter: table %q needs a plain name, columns and an Append function", table.Name))
 	}
 	q := "INSERT INTO " + client.database + "." + table.Name + " (" + strings.Join(table.Columns, ", ") + ")"
-	return newWriter[T](table.Name, &chSender[T]{conn: client.conn, query: q, append: table.Append}, opts, reg, logger)
+	return newCodecWriter[T](table.Name, &chSender[T]{conn: client.conn, query: q, append: table.Append},
+		table.Encode, table.Decode, opts, reg, logger)
 }
 
 func newWriter[T any](table string, s sender[T], opts WriterOptions, reg prometheus.Registerer, logger *zap.Logger) *Writer[T] {
+	return newCodecWriter(table, s, nil, nil, opts, reg, logger)
+}
+
+// newCodecWriter returns a Writer that spills, if opts.SpillDir is set and
+// both encode and decode are given. Its spill directory is emptied of what
+// a previous process left.
+func newCodecWriter[T any](table string, s sender[T], encode func([]byte, *T) []byte, decode func([]byte, *T) error,
+	opts WriterOptions, reg prometheus.Registerer, logger *zap.Logger) *Writer[T] {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
 	opts.setDefaults()
-	return &Writer[T]{
+	w := &Writer[T]{
 		table:     table,
 		opts:      opts,
 		sender:    s,
 		logger:    logger.With(zap.String("table", table)),
 		m:         newWriterMetrics(reg, table),
+		sm:        newSpillMetrics(reg, table),
 		spaceCh:   make(chan struct{}),
 		durableCh: make(chan struct{}),
 		wake:      make(chan struct{}, 1),
 	}
+	if opts.SpillDir != "" {
+		if encode == nil || decode == nil {
+			w.logger.Info("no spill for this table (it has no spill codec): Append blocks when its buffer is full",
+				zap.Int("buffer_rows", opts.BufferRows))
+		} else {
+			w.encode, w.decode = encode, decode
+			w.spill = openSpill(filepath.Join(opts.SpillDir, table), opts.SpillMaxBytes, w.logger)
+		}
+	}
+	return w
 }
 
 // Append copies rows into the buffer and returns the position after them:
 // the number of rows ever accepted, these included. The rows of one call
 // are accepted together and stay contiguous. The copy is shallow: what the
-// rows point to (an event's label maps) must not change afterwards. While the buffer holds
-// BufferRows rows (ClickHouse slow or down) Append blocks until enough space
-// frees or ctx is done; a call of more than BufferRows rows waits for an
-// empty buffer. On error no row was accepted. Safe for concurrent use.
+// rows point to (an event's label maps) must not change afterwards. While
+// the buffer holds BufferRows rows (ClickHouse slow or down), Append
+// writes the rows to the spill if there is one and it has room, and
+// otherwise blocks until enough space frees or ctx is done; a call of more
+// than BufferRows rows that does not fit in the spill waits for an empty
+// buffer. Spilled rows are no more durable than rows in memory: Durable
+// passes them once they are in ClickHouse. On error no row was accepted.
+// Safe for concurrent use.
 func (w *Writer[T]) Append(ctx context.Context, rows []T) (pos uint64, err error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	var enc *[]byte // rows encoded for the spill, once needed
+	defer func() {
+		if enc != nil {
+			putSpillBuf(enc)
+		}
+	}()
+	waited := false
 	w.mu.Lock()
 	for {
 		if w.closed {
@@ -189,9 +253,39 @@ func (w *Writer[T]) Append(ctx context.Context, rows []T) (pos uint64, err error
 			w.mu.Unlock()
 			return pos, nil
 		}
-		if w.held == 0 || w.held+len(rows) <= w.opts.BufferRows {
+		// Memory takes rows only while nothing waits in the spill: those
+		// rows are older and go out first.
+		spilling := w.spill != nil && w.spill.unread > 0
+		if !spilling && (w.held == 0 || w.held+len(rows) <= w.opts.BufferRows) {
 			break
 		}
+		if w.spill != nil {
+			if enc == nil {
+				// Encode without the lock; what was decided may change
+				// meanwhile, so decide again.
+				w.mu.Unlock()
+				enc = w.encodeRows(rows)
+				w.mu.Lock()
+				continue
+			}
+			err := w.spill.write(*enc, len(rows), w.accepted)
+			if err == nil {
+				w.accepted += uint64(len(rows))
+				pos = w.accepted
+				w.sm.spilled.Add(float64(len(rows)))
+				w.sm.bytes.Set(float64(w.spill.bytes))
+				w.mu.Unlock()
+				w.wakeRun()
+				return pos, nil
+			}
+			if !errors.Is(err, errSpillFull) {
+				w.spillFailed(err)
+			}
+			if !waited {
+				w.sm.full.Inc()
+			}
+		}
+		waited = true
 		ch := w.spaceCh
 		w.mu.Unlock()
 		select {
@@ -219,11 +313,54 @@ func (w *Writer[T]) Append(ctx context.Context, rows []T) (pos uint64, err error
 	pos = w.accepted
 	w.m.buffered.Set(float64(w.held))
 	w.mu.Unlock()
+	w.wakeRun()
+	return pos, nil
+}
+
+func (w *Writer[T]) wakeRun() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
-	return pos, nil
+}
+
+// encodeRows returns rows as spill records, in a pooled buffer.
+func (w *Writer[T]) encodeRows(rows []T) *[]byte {
+	bp := getSpillBuf()
+	b := (*bp)[:0]
+	var rec []byte
+	for i := range rows {
+		rec = w.encode(rec[:0], &rows[i])
+		b = binary.AppendUvarint(b, uint64(len(rec)))
+		b = append(b, rec...)
+	}
+	*bp = b
+	return bp
+}
+
+var spillBufs sync.Pool
+
+func getSpillBuf() *[]byte {
+	if bp, ok := spillBufs.Get().(*[]byte); ok {
+		return bp
+	}
+	return new([]byte)
+}
+
+func putSpillBuf(bp *[]byte) {
+	if cap(*bp) <= 4<<20 { // a storm's batch; drop the rare giant
+		spillBufs.Put(bp)
+	}
+}
+
+// spillFailed logs, at most every logEvery, a failed spill write; the
+// Append waits for memory as if the spill were full. Called with mu held.
+func (w *Writer[T]) spillFailed(err error) {
+	if now := time.Now(); now.Sub(w.spillErrAt) >= logEvery {
+		w.spillErrAt = now
+		w.logger.Error("cannot write to the spill; ingest waits for the memory buffer instead",
+			zap.String("dir", w.spill.dir), zap.Error(err))
+	}
 }
 
 // newChunk returns an empty chunk, reusing a sent one if there is one.
@@ -270,12 +407,16 @@ func (w *Writer[T]) WaitDurable(ctx context.Context, pos uint64) error {
 }
 
 // Run sends the buffered rows until ctx is cancelled. A batch is sent when
-// it holds MaxRows rows, or MaxWait after its first row. A failed INSERT is
-// retried with exponential backoff and jitter, forever, with the same rows
-// in the same order. When ctx is cancelled, Append starts failing with
-// ErrClosed and Run makes a final attempt, bounded by ShutdownTimeout, to
-// write what is buffered; it returns an error saying how many rows could
-// not be written, if any. Run must be called once.
+// it holds MaxRows rows, or MaxWait after its first row; spilled rows are
+// read back, up to MaxRows at a time, as soon as memory is empty. A failed
+// INSERT is retried with exponential backoff and jitter, forever, with the
+// same rows in the same order. When ctx is cancelled, Append starts failing
+// with ErrClosed and Run makes a final attempt, bounded by ShutdownTimeout,
+// to write what is buffered or spilled; it returns an error saying how many
+// rows could not be written, if any, and deletes the spill files. If the
+// spill cannot be read back, Run stops at once with an error: the rows from
+// there on are never reported durable (Kafka redelivers them after a
+// restart). Run must be called once.
 func (w *Writer[T]) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return errors.New("analytics: Writer.Run called twice")
@@ -284,7 +425,10 @@ func (w *Writer[T]) Run(ctx context.Context) error {
 	timer.Stop()
 	defer timer.Stop()
 	for {
-		c, wait := w.next()
+		c, wait, err := w.next()
+		if err != nil {
+			return w.shutdown(ctx, nil, err)
+		}
 		if c == nil {
 			var tick <-chan time.Time
 			if wait > 0 {
@@ -296,50 +440,90 @@ func (w *Writer[T]) Run(ctx context.Context) error {
 			case <-tick:
 			case <-ctx.Done():
 				timer.Stop()
-				return w.shutdown(ctx, nil)
+				return w.shutdown(ctx, nil, nil)
 			}
 			timer.Stop()
 			continue
 		}
 		if err := w.deliver(ctx, c.rows); err != nil {
-			return w.shutdown(ctx, c)
+			return w.shutdown(ctx, c, nil)
 		}
 		w.done(c)
 	}
 }
 
 // next takes the head chunk off the queue if it is due: full, followed by
-// another, or MaxWait old. Otherwise it returns how long until it is due,
-// or 0 if the queue is empty.
-func (w *Writer[T]) next() (*chunk[T], time.Duration) {
+// other rows (in memory or spilled), or MaxWait old. With the queue empty,
+// it reads a chunk from the spill, if it holds unread rows. Otherwise it
+// returns how long until the head is due, or 0 if there is none.
+func (w *Writer[T]) next() (*chunk[T], time.Duration, error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if len(w.queue) == 0 {
-		return nil, 0
+		w.mu.Unlock()
+		c, err := w.readSpill()
+		return c, 0, err
 	}
+	defer w.mu.Unlock()
 	head := w.queue[0]
-	if len(w.queue) == 1 && len(head.rows) < w.opts.MaxRows {
+	spilled := w.spill != nil && w.spill.unread > 0
+	if len(w.queue) == 1 && len(head.rows) < w.opts.MaxRows && !spilled {
 		if wait := w.opts.MaxWait - time.Since(head.firstAt); wait > 0 {
-			return nil, wait
+			return nil, wait, nil
 		}
 	}
 	w.queue[0] = nil
 	w.queue = w.queue[1:]
-	return head, 0
+	return head, 0, nil
 }
 
-// done records c as written.
+// readSpill returns a chunk of the oldest unread spilled rows, up to
+// MaxRows of them from one segment, or nil if there are none. The rows
+// count as held (in memory) from then on. Called by Run's goroutine with
+// mu not held and the queue empty; Appends meanwhile go to the spill,
+// since it has unread rows, so the queue stays empty.
+func (w *Writer[T]) readSpill() (*chunk[T], error) {
+	w.mu.Lock()
+	if w.spill == nil || w.spill.unread == 0 {
+		w.mu.Unlock()
+		return nil, nil
+	}
+	g, off, size := w.spill.next()
+	c := w.newChunk()
+	w.mu.Unlock()
+
+	var zero T
+	consumed, n, err := w.spill.read(g, off, size, w.opts.MaxRows, func(rec []byte) error {
+		c.rows = append(c.rows, zero)
+		return w.decode(rec, &c.rows[len(c.rows)-1])
+	})
+	if err != nil {
+		clear(c.rows)
+		return nil, fmt.Errorf("analytics: reading back the spilled rows of %s: %w", w.table, err)
+	}
+	w.mu.Lock()
+	w.spill.advance(g, consumed, n)
+	w.held += n
+	w.m.buffered.Set(float64(w.held))
+	w.mu.Unlock()
+	return c, nil
+}
+
+// done records c as written, and deletes the spill segments that only
+// held rows now durable.
 func (w *Writer[T]) done(c *chunk[T]) {
 	n := len(c.rows)
 	w.m.written.Add(float64(n))
 	w.m.batchRows.Observe(float64(n))
 	w.mu.Lock()
 	w.held -= n
-	w.durable.Add(uint64(n))
+	durable := w.durable.Add(uint64(n))
 	clear(c.rows)
 	c.rows = c.rows[:0]
 	if len(w.free) < 2 {
 		w.free = append(w.free, c)
+	}
+	if w.spill != nil && w.spill.trim(durable) {
+		w.sm.bytes.Set(float64(w.spill.bytes))
 	}
 	close(w.spaceCh)
 	w.spaceCh = make(chan struct{})
@@ -427,8 +611,10 @@ func (w *Writer[T]) buffered() int {
 }
 
 // shutdown stops Appends and tries, within ShutdownTimeout, to write the
-// chunk that was in flight (if any) and everything buffered.
-func (w *Writer[T]) shutdown(ctx context.Context, inflight *chunk[T]) error {
+// chunk that was in flight (if any), everything buffered and then what is
+// spilled; then it deletes the spill. After a spill read error (cause) it
+// writes nothing: the rows in memory come after the unreadable ones.
+func (w *Writer[T]) shutdown(ctx context.Context, inflight *chunk[T], cause error) error {
 	w.mu.Lock()
 	w.closed = true
 	close(w.spaceCh) // wakes blocked Appends, which now see closed
@@ -440,21 +626,49 @@ func (w *Writer[T]) shutdown(ctx context.Context, inflight *chunk[T]) error {
 		pending = append([]*chunk[T]{inflight}, pending...)
 	}
 
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.ShutdownTimeout)
-	defer cancel()
-	for _, c := range pending {
-		if w.deliver(sctx, c.rows) != nil {
-			break
+	if cause == nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.ShutdownTimeout)
+		defer cancel()
+		ok := true
+		for _, c := range pending {
+			if w.deliver(sctx, c.rows) != nil {
+				ok = false
+				break
+			}
+			w.done(c)
 		}
-		w.done(c)
+		for ok {
+			c, err := w.readSpill()
+			if err != nil {
+				cause = err
+				break
+			}
+			if c == nil {
+				break
+			}
+			if w.deliver(sctx, c.rows) != nil {
+				break
+			}
+			w.done(c)
+		}
 	}
 
 	w.mu.Lock()
 	left := w.held
+	if w.spill != nil {
+		left += w.spill.unread
+		w.spill.removeAll()
+		w.sm.bytes.Set(0)
+	}
 	w.finished = true
 	close(w.durableCh)
 	w.durableCh = make(chan struct{})
 	w.mu.Unlock()
+	if cause != nil {
+		w.logger.Error("stopped writing: the spilled rows cannot be read back; rows not written are never reported durable (Kafka redelivers them after a restart)",
+			zap.Int("rows", left), zap.Error(cause))
+		return fmt.Errorf("%w (%d rows of %s not written)", cause, left, w.table)
+	}
 	if left == 0 {
 		return nil
 	}

@@ -516,6 +516,9 @@ func TestWriterMetricsShareRegistry(t *testing.T) {
 		"correlator_analytics_insert_duration_seconds": 2,
 		"correlator_analytics_insert_errors_total":     2 * len(errorReasons),
 		"correlator_analytics_rows_written_total":      2,
+		"correlator_analytics_spilled_rows_total":      2,
+		"correlator_analytics_spill_bytes":             2,
+		"correlator_analytics_spill_full_total":        2,
 	}
 	if fmt.Sprint(series) != fmt.Sprint(want) {
 		t.Errorf("series %v, want %v", series, want)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,10 @@ type KafkaConfig struct {
 	// beginning at every start, so keep it compacted by change id or with a
 	// retention longer than rules.changes.retention. Default none.
 	ChangeTopic string `yaml:"change_topic"`
+	// LogTopics carry log records (plain text lines, or JSON from Vector,
+	// Fluent Bit, Filebeat or OpenTelemetry; see the logs section),
+	// consumed by the consumer group GroupID + "-logs". Default none.
+	LogTopics []string `yaml:"log_topics"`
 	// KeyedTopic is the internal topic onto which the first stage re-keys
 	// normalized events by topology partition, so that the events that may
 	// form one incident reach one instance. Default correlator.events.keyed.
@@ -184,6 +189,14 @@ func (c *KafkaConfig) Validate() error {
 		}
 		if t == c.StateTopic {
 			bad("state_topic", "%q is also consumed as input (topics)", t)
+		}
+	}
+	for i, t := range c.LogTopics {
+		if err := validTopic(t); err != nil {
+			bad(fmt.Sprintf("log_topics[%d]", i), "%v", err)
+		}
+		if slices.Contains(c.Topics, t) || t == c.KeyedTopic || t == c.StateTopic || t == c.DeadLetterTopic || t == c.ChangeTopic {
+			bad(fmt.Sprintf("log_topics[%d]", i), "%q is used for something else already", t)
 		}
 	}
 	if err := validTopic(c.KeyedTopic); err != nil {

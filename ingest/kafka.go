@@ -63,6 +63,13 @@ type ConsumerOptions struct {
 	// Now is the receiving clock, used for the time policy and for alerts
 	// that carry no time. Defaults to time.Now.
 	Now func() time.Time
+	// Decode, when set, replaces the alert decoders (Format, Limits,
+	// Defaults and Policy are then unused): it appends the events of one
+	// message's value to dst. When part or all of the message is bad it
+	// also returns a dead-letter reason and text; the message then goes to
+	// the dead-letter topic with them, and the good events go on. The log
+	// stage decodes log records this way.
+	Decode func(value []byte, now time.Time, dst []event.Event) (events []event.Event, reason, errText string)
 }
 
 // Consumer reads messages from Kafka, decodes them and hands the events to a
@@ -258,6 +265,14 @@ func (c *Consumer) decodeMessage(m *kafka.Message, events []event.Event, dls []d
 		err := fmt.Errorf("message of %d bytes is over the limit of %d (kafka.max_message_bytes)", len(m.Value), c.opts.MaxMessageBytes)
 		c.metrics.rejected(TransportKafka, ReasonTooLarge, 1)
 		return events, append(dls, newDeadLetter(m, ReasonTooLarge, err.Error()))
+	}
+	if c.opts.Decode != nil {
+		events, reason, text := c.opts.Decode(m.Value, now, events)
+		if reason != "" {
+			c.metrics.rejected(TransportKafka, reason, 1)
+			dls = append(dls, newDeadLetter(m, reason, text))
+		}
+		return events, dls
 	}
 	start := len(events)
 	events, errs := c.decoder.Decode(c.opts.Format, m.Value, now, events)

@@ -33,10 +33,14 @@ type PartitionWorker interface {
 	// Handle processes the decoded events of consecutive messages; next is
 	// the offset after the last of them.
 	Handle(ctx context.Context, events []event.Event, next int64) error
-	// Checkpoint makes everything handled durable (analytics rows, state
-	// changelog) and returns the offset to commit: the offset after the
-	// last message whose effects are durable.
-	Checkpoint(ctx context.Context) (int64, error)
+	// Checkpoint takes what was handled so far and returns the function
+	// that makes it durable (analytics rows, state changelog) and reports
+	// the offset to commit: the offset after the last message whose
+	// effects are then durable. The function is the slow part: it runs on
+	// another goroutine, one at a time, while the partition goes on, so a
+	// slow ClickHouse fills the bounded buffers (and spills) instead of
+	// stopping consumption at once.
+	Checkpoint() func(ctx context.Context) (int64, error)
 	// Command applies an operator command (a message with the
 	// HeaderCommand header) in its place among the events; next is the
 	// offset after it. A command that cannot be applied is the worker's
@@ -339,40 +343,63 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 	idle := time.NewTimer(c.opts.IdleInterval)
 	defer idle.Stop()
 	lastCommitted := committed
-	checkpoint := func(cctx context.Context) bool {
-		next, err := w.Checkpoint(cctx)
+	commitAfter := func(cctx context.Context, finish func(context.Context) (int64, error)) {
+		next, err := finish(cctx)
 		if err != nil {
 			c.pm.checkpoints.WithLabelValues("error").Inc()
 			log.Warn("checkpoint failed; the uncommitted messages will be redelivered", zap.Error(err))
-			return false
+			return
 		}
 		if next <= lastCommitted || next < 0 {
-			return true
+			return
 		}
 		if err := gen.CommitOffsets(map[string]map[int]int64{c.opts.Topic: {partition: next}}); err != nil {
 			c.pm.checkpoints.WithLabelValues("error").Inc()
 			c.metrics.commitErrors.Inc()
 			log.Warn("offset commit failed; the state is ahead and skips what it already applied", zap.Error(err))
-			return false
+			return
 		}
 		c.pm.checkpoints.WithLabelValues("ok").Inc()
 		c.metrics.commits.Inc()
 		lastCommitted = next
-		return true
+	}
+	// One checkpoint in flight at a time: lastCommitted and the order of
+	// the changelog writes belong to it. A tick that finds one still
+	// running (ClickHouse slow) is skipped.
+	var inflight chan struct{}
+	checkpoint := func() {
+		if inflight != nil {
+			select {
+			case <-inflight:
+				inflight = nil
+			default:
+				return
+			}
+		}
+		finish := w.Checkpoint()
+		done := make(chan struct{})
+		inflight = done
+		go func() {
+			defer close(done)
+			commitAfter(ctx, finish)
+		}()
 	}
 	defer func() {
 		// The generation ended (rebalance or shutdown): the state goes to
 		// the changelog before the partition is given up, whoever gets it.
+		if inflight != nil {
+			<-inflight
+		}
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		checkpoint(cctx)
+		commitAfter(cctx, w.Checkpoint())
 	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-commit.C:
-			checkpoint(ctx)
+			checkpoint()
 			if lag := reader.Lag(); lag >= 0 {
 				lagGauge.Set(float64(lag))
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/correlatord/correlatord/incidents"
 	"github.com/correlatord/correlatord/incidents/notify"
 	"github.com/correlatord/correlatord/ingest"
+	"github.com/correlatord/correlatord/ingest/logs"
 	"github.com/correlatord/correlatord/rules"
 )
 
@@ -46,6 +47,7 @@ type Config struct {
 	Correlate  correlate.Config    `yaml:"correlate"`
 	Incidents  incidents.Config    `yaml:"incidents"`
 	Notify     notify.Config       `yaml:"notify"`
+	Logs       logs.Config         `yaml:"logs"`
 }
 
 // SetDefaults fills every field left empty with its documented default.
@@ -60,6 +62,9 @@ func (c *Config) SetDefaults() {
 	c.HTTP.SetDefaults()
 	if c.Kafka.Enabled() {
 		c.Kafka.SetDefaults()
+	}
+	if c.ClickHouse.SpillDir == "" {
+		c.ClickHouse.SpillDir = filepath.Join(c.DataDir, "spill")
 	}
 	c.ClickHouse.SetDefaults()
 	c.CMDB.SetDefaults()
@@ -78,6 +83,7 @@ func (c *Config) SetDefaults() {
 		c.Notify.Outbox.DataDir = filepath.Join(c.DataDir, "notify")
 	}
 	c.Notify.SetDefaults()
+	c.Logs.SetDefaults()
 }
 
 // Validate reports every wrong field at once, each named by its YAML path.
@@ -100,6 +106,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, c.CMDB.Validate())
 	}
 	errs = append(errs, c.Rules.Validate(), c.Correlate.Validate(), c.Incidents.Validate(c.Correlate.ReopenWindow))
+	if len(c.Kafka.LogTopics) > 0 {
+		errs = append(errs, c.Logs.Validate())
+	}
 	if c.Notify.Enabled() {
 		errs = append(errs, c.Notify.Validate())
 		if c.Notify.Outbox.Type == "kafka" && !c.Kafka.Enabled() {

@@ -499,13 +499,15 @@ func (w *partitionWorker) onUpdates(ups []correlate.Update) {
 
 // Checkpoint implements ingest.PartitionWorker: the analytics rows first,
 // then the state, then (the caller) the offset, so that whatever a crash
-// interrupts is redone from a state that agrees with the offset.
-func (w *partitionWorker) Checkpoint(ctx context.Context) (int64, error) {
+// interrupts is redone from a state that agrees with the offset. The
+// state is taken now; the returned function waits for ClickHouse and
+// writes the changelog.
+func (w *partitionWorker) Checkpoint() func(context.Context) (int64, error) {
 	w.mu.Lock()
 	if !w.changed || w.stage.changelog == nil {
 		next := w.next
 		w.mu.Unlock()
-		return next, nil
+		return func(context.Context) (int64, error) { return next, nil }
 	}
 	pos, next := w.pipe.position(), w.next
 	recs, err := w.engine.AppendChanges(w.unsent)
@@ -527,42 +529,44 @@ func (w *partitionWorker) Checkpoint(ctx context.Context) (int64, error) {
 		w.changed = true
 		return -1, err
 	}
-	if err != nil {
-		return fail(err)
-	}
-	if merr != nil {
-		return fail(merr)
-	}
-	if err := w.pipe.WaitDurable(ctx, pos); err != nil {
-		return fail(fmt.Errorf("waiting for analytics rows: %w", err))
-	}
-	if r := w.stage.records; r != nil {
-		if err := r.waitDurable(ctx); err != nil {
-			return fail(fmt.Errorf("waiting for incident records: %w", err))
+	return func(ctx context.Context) (int64, error) {
+		if err != nil {
+			return fail(err)
 		}
-	}
-	// Notifications before the state: a crash in between sends them again
-	// with the same keys, never loses them.
-	if len(outgoing) > 0 {
-		if err := w.stage.outbox.Enqueue(ctx, outgoing); err != nil {
-			return fail(fmt.Errorf("queueing %d notifications: %w", len(outgoing), err))
+		if merr != nil {
+			return fail(merr)
 		}
-	}
-	out := w.recs[:0]
-	n := 0
-	for _, r := range recs {
-		out = append(out, ingest.ChangelogRecord{Key: []byte(r.Key), Value: r.Value})
-		n += len(r.Key) + len(r.Value)
-	}
-	out = append(out, ingest.ChangelogRecord{Key: []byte(partitionMetaKey), Value: meta})
-	if err := w.stage.changelog.Write(ctx, w.partition, out); err != nil {
+		if err := w.pipe.WaitDurable(ctx, pos); err != nil {
+			return fail(fmt.Errorf("waiting for analytics rows: %w", err))
+		}
+		if r := w.stage.records; r != nil {
+			if err := r.waitDurable(ctx); err != nil {
+				return fail(fmt.Errorf("waiting for incident records: %w", err))
+			}
+		}
+		// Notifications before the state: a crash in between sends them again
+		// with the same keys, never loses them.
+		if len(outgoing) > 0 {
+			if err := w.stage.outbox.Enqueue(ctx, outgoing); err != nil {
+				return fail(fmt.Errorf("queueing %d notifications: %w", len(outgoing), err))
+			}
+		}
+		out := w.recs[:0]
+		n := 0
+		for _, r := range recs {
+			out = append(out, ingest.ChangelogRecord{Key: []byte(r.Key), Value: r.Value})
+			n += len(r.Key) + len(r.Value)
+		}
+		out = append(out, ingest.ChangelogRecord{Key: []byte(partitionMetaKey), Value: meta})
+		if err := w.stage.changelog.Write(ctx, w.partition, out); err != nil {
+			clear(out)
+			return fail(err)
+		}
 		clear(out)
-		return fail(err)
+		w.recs = out[:0]
+		w.stage.metrics.stateBytes.Add(float64(n + len(meta)))
+		return next, nil
 	}
-	clear(out)
-	w.recs = out[:0]
-	w.stage.metrics.stateBytes.Add(float64(n + len(meta)))
-	return next, nil
 }
 
 // Close implements ingest.PartitionWorker.

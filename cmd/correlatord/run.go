@@ -27,6 +27,7 @@ import (
 	"github.com/correlatord/correlatord/cmdb"
 	"github.com/correlatord/correlatord/incidents"
 	"github.com/correlatord/correlatord/ingest"
+	"github.com/correlatord/correlatord/ingest/logs"
 )
 
 type runOptions struct {
@@ -189,6 +190,9 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		consumer    *ingest.Consumer
 		partitioned *ingest.PartitionedConsumer
 		inProcess   *inProcessHandler
+		logConsumer *ingest.Consumer
+		logStg      *logStage
+		logCounts   *analytics.Writer[logs.CountRow]
 		forwarder   ingest.Forwarder
 	)
 	if cfg.Kafka.Enabled() {
@@ -201,6 +205,9 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 			}
 			if kc.ChangeTopic != "" {
 				specs = append(specs, ingest.TopicSpec{Name: kc.ChangeTopic})
+			}
+			for _, t := range kc.LogTopics {
+				specs = append(specs, ingest.TopicSpec{Name: t})
 			}
 			if cfg.Notify.Enabled() && cfg.Notify.Outbox.Type == "kafka" {
 				specs = append(specs, ingest.TopicSpec{Name: cfg.Notify.Outbox.Topic})
@@ -255,6 +262,34 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 			Limits:          cfg.limits(),
 			Defaults:        cfg.eventDefaults(),
 		}, ingestMetrics, logger)
+		if len(kc.LogTopics) > 0 {
+			var counts *analytics.Writer[logs.CountRow]
+			if chClient != nil {
+				counts = analytics.NewWriter(chClient, analytics.LogCountsTable(), cfg.ClickHouse.WriterOptions(), reg, logger)
+				logCounts = counts
+			}
+			var lb logs.Binder
+			if binder != nil {
+				lb = binder
+			}
+			if logStg, err = newLogStage(cfg, lb, first, counts, logs.NewMetrics(reg), logger); err != nil {
+				return err
+			}
+			lc := kc
+			lc.Topics, lc.GroupID = kc.LogTopics, kc.GroupID+"-logs"
+			lr, err := ingest.NewReader(lc, logger)
+			if err != nil {
+				return err
+			}
+			cleanups = append(cleanups, lr.Close)
+			logConsumer = ingest.NewConsumer(lr, dlq, first, ingest.ConsumerOptions{
+				MaxMessageBytes: kc.MaxMessageBytes,
+				MaxBatchEvents:  kc.MaxBatchEvents,
+				CommitInterval:  kc.CommitInterval,
+				Decode:          logStg.decode,
+			}, ingestMetrics, logger)
+			logger.Info("log ingest on", zap.Strings("log_topics", kc.LogTopics), zap.String("group_id", lc.GroupID))
+		}
 		partitioned = ingest.NewPartitionedConsumer(kc, ingest.PartitionedOptions{
 			Topic:          kc.KeyedTopic,
 			GroupID:        kc.StateGroupID,
@@ -349,9 +384,15 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 	if records != nil {
 		goRun("clickhouse incident writers", func() error { return records.run(writerCtx) })
 	}
+	if logCounts != nil {
+		goRun("clickhouse log counts writer", func() error { return logCounts.Run(writerCtx) })
+	}
 	cmdbReload := make(chan struct{}, 1)
 	storeCtx, stopStore := context.WithCancel(context.Background())
 	defer stopStore()
+	if logStg != nil {
+		goRun("log timers", func() error { return logStg.run(storeCtx) })
+	}
 	goRun("rules", func() error { return stage.manager.Run(storeCtx) })
 	if cfg.Kafka.Enabled() && cfg.Kafka.ChangeTopic != "" {
 		changes := newChangeConsumer(cfg.Kafka, stage.changes, reg, logger)
@@ -392,6 +433,17 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		}()
 	} else {
 		close(consumerDone)
+	}
+	logsDone := make(chan struct{})
+	if logConsumer != nil {
+		go func() {
+			defer close(logsDone)
+			if err := logConsumer.Run(consumerCtx); err != nil {
+				errc <- fmt.Errorf("log consumer: %w", err)
+			}
+		}()
+	} else {
+		close(logsDone)
 	}
 	partitionedCtx, stopPartitioned := context.WithCancel(context.Background())
 	defer stopPartitioned()
@@ -465,6 +517,7 @@ loop:
 	<-serverDone
 	stopConsumer()
 	<-consumerDone
+	<-logsDone
 	// The stateful stage checkpoints every partition on the way out (rows,
 	// state, offsets), so the writer still runs.
 	stopPartitioned()
@@ -472,6 +525,11 @@ loop:
 	stopStore()
 	stopWriter() // the writer flushes what it holds, bounded by its own timeout
 	wg.Wait()
+	if logConsumer != nil {
+		if err := logConsumer.Commit(shutdownCtx); err != nil {
+			runErr = errors.Join(runErr, fmt.Errorf("final log offset commit: %w", err))
+		}
+	}
 	if consumer != nil {
 		if err := consumer.Commit(shutdownCtx); err != nil {
 			runErr = errors.Join(runErr, fmt.Errorf("final offset commit: %w", err))
