@@ -51,11 +51,21 @@ echo "== what the rules stage decided (examples/rules), by class and outcome"
 ch "SELECT class, outcome, count() AS events FROM correlator.events GROUP BY class, outcome ORDER BY events DESC FORMAT PrettyCompactNoEscapes"
 echo "== the Alertmanager alerts, bound to CMDB CIs (examples/topology.yaml) and enriched with their site"
 ch "SELECT label_values[indexOf(label_keys, 'alertname')] AS alert, ci, outcome, rule, label_values[indexOf(label_keys, 'site')] AS site FROM correlator.events WHERE source = 'alertmanager' ORDER BY alert FORMAT PrettyCompactNoEscapes"
+echo "== incidents (correlation and the incidents stage), by priority and category, from ClickHouse"
+for _ in $(seq 1 50); do
+  n=$(ch "SELECT count() FROM correlator.incidents" 2>/dev/null || echo 0)
+  [ "${n:-0}" -gt 0 ] && break
+  sleep 0.2
+done
+ch "SELECT priority, category, count() AS incidents, sum(event_count) AS events FROM correlator.incidents FINAL GROUP BY priority, category ORDER BY priority, category FORMAT PrettyCompactNoEscapes"
+echo "== the incident of the Alertmanager alerts on web-01, from the API (GET /api/v1/incidents?ci=vm-web-01)"
+curl -s "http://$addr/api/v1/incidents?ci=vm-web-01&limit=1" | head -c 1200; echo
 echo "== daemon metrics (http://$addr/metrics)"
-curl -s "http://$addr/metrics" | grep -E '^correlator_(ingest_events_received_total|ingest_dead_letter_messages_total|analytics_rows_written_total)'
+curl -s "http://$addr/metrics" | grep -E '^correlator_(ingest_events_received_total|ingest_dead_letter_messages_total|incidents_created_total\{priority="P[12]")'
 cat <<MSG
 
 Open:
+  http://$addr/api/v1/incidents?status=open   open incidents (docs/openapi.yaml documents the API)
   http://$addr/metrics      the daemon's metrics
   http://$addr/readyz       readiness
   http://$CORRELATORD_DEV_PROMETHEUS/graph?g0.expr=rate(correlator_ingest_events_received_total%5B1m%5D)
