@@ -199,20 +199,7 @@ func (c *Consumer) processLoop(ctx context.Context, msgs <-chan kafka.Message) e
 		if !ok {
 			return ctx.Err()
 		}
-		batch = append(batch, m)
-		// Gather what is already fetched, up to the batch bound.
-	gather:
-		for len(batch) < c.opts.MaxBatchEvents {
-			select {
-			case m, ok := <-msgs:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, m)
-			default:
-				break gather
-			}
-		}
+		batch = gather(append(batch, m), msgs, c.opts.MaxBatchEvents)
 		events, dls = events[:0], dls[:0]
 		now := c.opts.Now()
 		for i := range batch {
@@ -242,6 +229,23 @@ func (c *Consumer) processLoop(ctx context.Context, msgs <-chan kafka.Message) e
 		c.pending = append(c.pending, pending...)
 		c.mu.Unlock()
 	}
+}
+
+// gather appends to batch the messages already fetched, without waiting
+// for more, up to limit in all.
+func gather(batch []kafka.Message, msgs <-chan kafka.Message, limit int) []kafka.Message {
+	for len(batch) < limit {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, m)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // stripMessage keeps what a commit needs, so pending messages do not pin

@@ -415,19 +415,7 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 			if !ok {
 				return
 			}
-			batch = append(batch[:0], m)
-		}
-	gather:
-		for len(batch) < c.opts.MaxBatchEvents {
-			select {
-			case m, ok := <-msgs:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, m)
-			default:
-				break gather
-			}
+			batch = gather(append(batch[:0], m), msgs, c.opts.MaxBatchEvents)
 		}
 		events, dls = events[:0], dls[:0]
 		now := c.opts.Now()
