@@ -88,10 +88,14 @@ echo "   notified of ${n:-0} alerts after ${DONE[am]} s, peak RSS ${MEM[am]} MiB
 kill $ampid; wait $ampid 2>/dev/null || true
 
 # --- 2. correlatord, HTTP, no Kafka ---------------------------------------
+# Grouped like Alertmanager (group_by instance): the storm's hosts are not
+# in a CMDB, so correlatord groups them by labels.
 cat >"$work/http.yml" <<YAML
 data_dir: $work/http-data
 ingest:
   max_event_age: 0s
+correlate:
+  group_by: [instance]
 YAML
 bin/correlatord --config.file "$work/http.yml" --web.listen-address 127.0.0.1:19470 --log.level warn >"$work/http.log" 2>&1 &
 cpid=$!
@@ -131,6 +135,8 @@ kafka:
   dead_letter_topic: $run.dlq
   keyed_topic: $run.keyed
   state_topic: $run.state
+correlate:
+  group_by: [instance]
 YAML
   t0=$(now)
   bin/correlatord --config.file "$work/kafka.yml" --web.listen-address 127.0.0.1:19471 --log.level warn >"$work/kafka.log" 2>&1 &
@@ -143,6 +149,7 @@ YAML
   done
   DONE[kafka]=$(sub "$t0" "$(now)")
   RATE[kafka]=$(awk -v n="$alerts" -v s="${DONE[kafka]}" 'BEGIN {printf "%d", n / s}')
+  kill -0 $kpid 2>/dev/null || { tail -20 "$work/kafka.log"; echo "correlatord (kafka) died" >&2; exit 1; }
   MEM[kafka]=$(hwm $kpid)
   echo "   $n alerts decided after ${DONE[kafka]} s (drain, start-up included), peak RSS ${MEM[kafka]} MiB"
   kill $kpid; wait $kpid 2>/dev/null || true

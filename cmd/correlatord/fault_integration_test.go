@@ -255,16 +255,9 @@ func checkNotifications(t *testing.T, r *receiver, live map[string]replayInciden
 // duplicated), and every incident was announced under one idempotency key.
 func TestKillMidStormLosesNothing(t *testing.T) {
 	broker := envOrSkip(t, "CORRELATORD_TEST_KAFKA")
-	dir, lines := scenarioFiles(t, 21, 1500, 40)
-	topic, group := randomName("it_kill"), randomName("g_kill")
-	createTopic(t, broker, topic, 1)
 	rcv := newReceiver(t)
-	cfg := partitionTestConfig(broker, topic, group, filepath.Join(dir, "cmdb.json")) + notifyConfig(rcv.srv.URL)
-	cfgFile := filepath.Join(dir, "replay.yml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	want := replayIncidents(t, cfgFile, dir, 4)
+	sc := newStormCase(t, broker, "kill", 21, 1500, 40, notifyConfig(rcv.srv.URL))
+	dir, topic, cfg, lines, want := sc.dir, sc.topic, sc.cfg, sc.lines, sc.want
 
 	data := filepath.Join(dir, "instance")
 	p := startProc(t, cfg, data)
@@ -292,15 +285,8 @@ func TestKillMidStormLosesNothing(t *testing.T) {
 // the group's session timeout), and ends with replay's incidents.
 func TestTwoInstancesOneKilled(t *testing.T) {
 	broker := envOrSkip(t, "CORRELATORD_TEST_KAFKA")
-	dir, lines := scenarioFiles(t, 22, 1500, 40)
-	topic, group := randomName("it_kill2"), randomName("g_kill2")
-	createTopic(t, broker, topic, 1)
-	cfg := partitionTestConfig(broker, topic, group, filepath.Join(dir, "cmdb.json"))
-	cfgFile := filepath.Join(dir, "replay.yml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	want := replayIncidents(t, cfgFile, dir, 4)
+	sc := newStormCase(t, broker, "kill2", 22, 1500, 40, "")
+	dir, topic, cfg, lines, want := sc.dir, sc.topic, sc.cfg, sc.lines, sc.want
 
 	a := startProc(t, cfg, filepath.Join(dir, "a"))
 	b := startProc(t, cfg, filepath.Join(dir, "b"))
@@ -325,15 +311,8 @@ func TestTwoInstancesOneKilled(t *testing.T) {
 // the daemon reconnects by itself, and its incidents equal replay's.
 func TestBrokerRestart(t *testing.T) {
 	broker := envOrSkip(t, "CORRELATORD_TEST_KAFKA")
-	dir, lines := scenarioFiles(t, 23, 1000, 20)
-	topic, group := randomName("it_broker"), randomName("g_broker")
-	createTopic(t, broker, topic, 1)
-	cfg := partitionTestConfig(broker, topic, group, filepath.Join(dir, "cmdb.json"))
-	cfgFile := filepath.Join(dir, "replay.yml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	want := replayIncidents(t, cfgFile, dir, 4)
+	sc := newStormCase(t, broker, "broker", 23, 1000, 20, "")
+	dir, topic, cfg, lines, want := sc.dir, sc.topic, sc.cfg, sc.lines, sc.want
 
 	p := startProc(t, cfg, filepath.Join(dir, "instance"))
 	half := len(lines) / 2

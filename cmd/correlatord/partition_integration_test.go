@@ -65,6 +65,35 @@ func scenarioFiles(t *testing.T, seed uint64, cis, faults int) (dir string, line
 	return dir, lines
 }
 
+// stormCase is a generated storm with the configuration to run it and
+// what replay, with the keyed topic's 4 partitions, makes of it.
+type stormCase struct {
+	dir, topic, cfg string
+	lines           [][]byte
+	want            map[string]replayIncident
+}
+
+// newStormCase generates a storm, creates its one-partition input topic
+// (one partition keeps the file order, as replay reads it) and computes the
+// expected incidents with replay on the same configuration; extra is
+// appended to the configuration.
+func newStormCase(t *testing.T, broker, prefix string, seed uint64, cis, faults int, extra string) stormCase {
+	t.Helper()
+	dir, lines := scenarioFiles(t, seed, cis, faults)
+	topic, group := randomName("it_"+prefix), randomName("g_"+prefix)
+	createTopic(t, broker, topic, 1)
+	cfg := partitionTestConfig(broker, topic, group, filepath.Join(dir, "cmdb.json")) + extra
+	cfgFile := filepath.Join(dir, "replay.yml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := replayIncidents(t, cfgFile, dir, 4)
+	if len(want) < 10 {
+		t.Fatalf("replay gave %d incidents; the scenario is too small to test with", len(want))
+	}
+	return stormCase{dir: dir, topic: topic, cfg: cfg, lines: lines, want: want}
+}
+
 func replayIncidents(t *testing.T, cfgFile, dir string, partitions int) map[string]replayIncident {
 	t.Helper()
 	out := filepath.Join(dir, "replay-incidents.jsonl")
@@ -185,19 +214,8 @@ func processed(d *testDaemon) float64 { return d.metric("correlator_rules_events
 // file with the same partitioning: none lost, none duplicated, none split.
 func TestTwoInstancesShareTheWork(t *testing.T) {
 	broker := envOrSkip(t, "CORRELATORD_TEST_KAFKA")
-	dir, lines := scenarioFiles(t, 11, 1000, 20)
-	topic, group := randomName("it_two"), randomName("g_two")
-	// One input partition keeps the file order, as replay reads it.
-	createTopic(t, broker, topic, 1)
-	cfg := partitionTestConfig(broker, topic, group, filepath.Join(dir, "cmdb.json"))
-	cfgFile := filepath.Join(dir, "replay.yml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	want := replayIncidents(t, cfgFile, dir, 4)
-	if len(want) < 10 {
-		t.Fatalf("replay gave %d incidents; the scenario is too small to test with", len(want))
-	}
+	sc := newStormCase(t, broker, "two", 11, 1000, 20, "")
+	topic, cfg, lines, want := sc.topic, sc.cfg, sc.lines, sc.want
 
 	a := startDaemon(t, cfg, "")
 	b := startDaemon(t, cfg, "")
@@ -240,15 +258,8 @@ func TestTwoInstancesShareTheWork(t *testing.T) {
 // incidents.
 func TestRestartKeepsIncidents(t *testing.T) {
 	broker := envOrSkip(t, "CORRELATORD_TEST_KAFKA")
-	dir, lines := scenarioFiles(t, 12, 1000, 20)
-	topo, group := randomName("it_restart"), randomName("g_restart")
-	createTopic(t, broker, topo, 1)
-	cfg := partitionTestConfig(broker, topo, group, filepath.Join(dir, "cmdb.json"))
-	cfgFile := filepath.Join(dir, "replay.yml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	want := replayIncidents(t, cfgFile, dir, 4)
+	sc := newStormCase(t, broker, "restart", 12, 1000, 20, "")
+	topo, cfg, lines, want := sc.topic, sc.cfg, sc.lines, sc.want
 
 	first := startDaemon(t, cfg, "")
 	half := len(lines) / 2
