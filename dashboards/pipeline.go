@@ -38,8 +38,9 @@ func pipeline(d *board, o Options) error {
 		prom(`sum(rate(correlator_ingest_kafka_fetch_errors_total[$__rate_interval]))`, "fetch"),
 		prom(`sum(rate(correlator_ingest_kafka_commit_errors_total[$__rate_interval]))`, "commit"),
 		prom(`sum(rate(correlator_ingest_kafka_produce_errors_total[$__rate_interval]))`, "produce"))
-	d.timeseries("Consumer lag", "Messages between the last consumed offset and the end, per keyed-topic partition (the partitioned stage exports it).", "short", size{12, 8},
-		prom(`sum by (topic, partition) (correlator_kafka_consumer_lag)`, "{{topic}}/{{partition}}"))
+	d.timeseries("Consumer lag", "Messages not yet consumed: per keyed-topic partition from the instance that owns it, and per consumer group (input, log and outbox topics) from the broker, which every instance reports (hence max).", "short", size{12, 8},
+		prom(`sum by (topic, partition) (correlator_kafka_consumer_lag)`, "{{topic}}/{{partition}}"),
+		prom(`max by (group, topic) (correlator_kafka_group_lag)`, "{{group}} {{topic}}"))
 	d.bars("Dead letters and rejected events", "Kafka messages dead-lettered and events rejected, per interval, by reason.", "short", size{12, 8},
 		prom(`sum by (reason) (increase(correlator_ingest_dead_letter_messages_total[$__rate_interval]))`, "dead-lettered {{reason}}"),
 		prom(`sum by (transport, reason) (increase(correlator_ingest_events_rejected_total[$__rate_interval]))`, "rejected {{transport}} {{reason}}"))

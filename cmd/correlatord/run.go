@@ -193,6 +193,7 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		logConsumer *ingest.Consumer
 		logStg      *logStage
 		logCounts   *analytics.Writer[logs.CountRow]
+		lagMonitor  *ingest.GroupLagMonitor
 		forwarder   ingest.Forwarder
 	)
 	if cfg.Kafka.Enabled() {
@@ -298,6 +299,16 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 			Limits:         cfg.limits(),
 			Defaults:       cfg.eventDefaults(),
 		}, state.open, dlq, ingestMetrics, reg, logger)
+		lagGroups := map[string][]string{kc.GroupID: kc.Topics}
+		if len(kc.LogTopics) > 0 {
+			lagGroups[kc.GroupID+"-logs"] = kc.LogTopics
+		}
+		if cfg.Notify.Enabled() && cfg.Notify.Outbox.Type == "kafka" {
+			lagGroups[cfg.Notify.Outbox.GroupID] = []string{cfg.Notify.Outbox.Topic}
+		}
+		if lagMonitor, err = ingest.NewGroupLagMonitor(kc, lagGroups, reg, logger); err != nil {
+			return err
+		}
 		ready.add("kafka", func(ctx context.Context) error { return ingest.PingKafka(ctx, kc) })
 		logger.Info("kafka on", zap.Strings("brokers", kc.Brokers), zap.Strings("topics", kc.Topics),
 			zap.String("group_id", kc.GroupID), zap.String("keyed_topic", kc.KeyedTopic), zap.String("state_topic", kc.StateTopic),
@@ -392,6 +403,9 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 	defer stopStore()
 	if logStg != nil {
 		goRun("log timers", func() error { return logStg.run(storeCtx) })
+	}
+	if lagMonitor != nil {
+		goRun("kafka lag", func() error { return lagMonitor.Run(storeCtx, 10*time.Second) })
 	}
 	goRun("rules", func() error { return stage.manager.Run(storeCtx) })
 	if cfg.Kafka.Enabled() && cfg.Kafka.ChangeTopic != "" {
