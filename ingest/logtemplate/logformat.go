@@ -79,7 +79,9 @@ func (f *LogFormat) Fields() []string { return f.fields }
 func (f *LogFormat) Content(line []byte) ([]byte, bool) {
 	line = bytes.TrimSpace(line)
 	m := f.re.FindSubmatchIndex(line)
-	if m == nil {
+	// A format whose text between fields holds an alternation ("|") can
+	// match without the Content group taking part: no content, no match.
+	if m == nil || m[2*f.content] < 0 {
 		return nil, false
 	}
 	return line[m[2*f.content]:m[2*f.content+1]], true
