@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end load run: Kafka -> correlatord -> ClickHouse on this machine.
+# End-to-end load run: Kafka -> correlatord (first stage, keyed topic, rules,
+# correlation, incidents) -> ClickHouse on this machine.
 #
 #   scripts/e2e-load.sh [EVENTS] [EVENTS_PER_MESSAGE] [FORMAT]
 #
@@ -34,6 +35,8 @@ kafka:
   topics: [$run]
   group_id: $run
   dead_letter_topic: $run.dlq
+  keyed_topic: $run.keyed
+  state_topic: $run.state
 clickhouse:
   addr: [$CORRELATORD_DEV_CLICKHOUSE_NATIVE]
   database: $run
@@ -46,7 +49,7 @@ pid=$!
 written=0
 while :; do
   if ! kill -0 "$pid" 2>/dev/null; then cat "$work/daemon.log"; echo "correlatord died"; exit 1; fi
-  written=$(curl -s 127.0.0.1:19470/metrics 2>/dev/null | awk '/^correlator_analytics_rows_written_total/ {s+=$2} END {printf "%d", s}' || true)
+  written=$(curl -s 127.0.0.1:19470/metrics 2>/dev/null | awk '/^correlator_analytics_rows_written_total\{table="events"\}/ {s+=$2} END {printf "%d", s}' || true)
   [ "${written:-0}" -ge "$events" ] && break
   sleep 0.2
 done
