@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/correlatord/correlatord/cmdb"
-	"github.com/correlatord/correlatord/correlate"
 	"github.com/correlatord/correlatord/event"
 )
 
@@ -95,8 +94,10 @@ func ImpactOf(criticalities []int, services, cis int) (impact, class int) {
 }
 
 // describe writes the title and the description of in from its root cause
-// and members.
-func describe(in *Incident, c *correlate.Incident, topo Topology) {
+// and members. It reads the record only (the members' symptom comes from
+// the manager's incremental scan), so it costs the same for an incident of
+// five alerts or fifty thousand.
+func describe(in *Incident, topo Topology) {
 	cause := in.RootCauseCI
 	typ := ""
 	if topo != nil && cause != "" {
@@ -104,20 +105,14 @@ func describe(in *Incident, c *correlate.Incident, topo Topology) {
 			typ = ci.Type
 		}
 	}
-	symptom := ""
-	for _, m := range c.Members {
-		if m.CI == cause && m.Symptom != "" {
-			symptom = m.Symptom
-			break
-		}
-	}
+	symptom := in.scan.symptom
 	switch {
-	case cause == "" && len(c.Members) > 0:
-		in.Title = fmt.Sprintf("%s: %d alerts", firstSymptom(c), len(c.EventIDs))
+	case cause == "" && len(in.Members) > 0:
+		in.Title = fmt.Sprintf("%s: %d alerts", orDefault(symptom, "alert"), len(in.EventIDs))
 	case in.RootCauseSuspected:
-		in.Title = fmt.Sprintf("%s suspected (%s, not alerting): %d alerts on %d CIs", cause, orDash(typ), len(c.EventIDs), len(c.CIs))
+		in.Title = fmt.Sprintf("%s suspected (%s, not alerting): %d alerts on %d CIs", cause, orDash(typ), len(in.EventIDs), len(in.CIs))
 	default:
-		in.Title = fmt.Sprintf("%s %s on %s: %d alerts on %d CIs", orDash(typ), orDash(symptom), cause, len(c.EventIDs), len(c.CIs))
+		in.Title = fmt.Sprintf("%s %s on %s: %d alerts on %d CIs", orDash(typ), orDash(symptom), cause, len(in.EventIDs), len(in.CIs))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s incident, priority %s (impact %d, urgency %d).\n", in.Category, in.Priority, in.Impact, in.Urgency)
@@ -127,15 +122,15 @@ func describe(in *Incident, c *correlate.Incident, topo Topology) {
 			kind = "not alerting; a common dependency of the alerting CIs"
 		}
 		fmt.Fprintf(&b, "Root-cause candidate: %s (%s, %s), confidence %.0f%%", cause, orDash(typ), kind, 100*in.RootCauseConfidence)
-		if len(c.RootCauseExplains) > 0 {
-			fmt.Fprintf(&b, "; it explains %s", listUpTo(c.RootCauseExplains, 10))
+		if len(in.RootCauseExplains) > 0 {
+			fmt.Fprintf(&b, "; it explains %s", listUpTo(in.RootCauseExplains, 10))
 		}
 		b.WriteString(".\n")
 	}
 	if len(in.Services) > 0 {
 		fmt.Fprintf(&b, "Impacted services: %s.\n", listUpTo(in.Services, 10))
 	}
-	fmt.Fprintf(&b, "Members: %d events on %s.", len(c.EventIDs), listUpTo(c.CIs, 10))
+	fmt.Fprintf(&b, "Members: %d events on %s.", len(in.EventIDs), listUpTo(in.CIs, 10))
 	if in.ChangeID != "" {
 		fmt.Fprintf(&b, "\nChange %s was completed on %s or a CI it depends on shortly before the onset.", in.ChangeID, orDash(cause))
 	}
@@ -143,15 +138,14 @@ func describe(in *Incident, c *correlate.Incident, topo Topology) {
 		fmt.Fprintf(&b, "\nKnown error %s matches; workaround: %s", in.KnownErrorID, in.Workaround)
 	}
 	in.Description = b.String()
+	in.stale = false
 }
 
-func firstSymptom(c *correlate.Incident) string {
-	for _, m := range c.Members {
-		if m.Symptom != "" {
-			return m.Symptom
-		}
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
 	}
-	return "alert"
+	return s
 }
 
 func orDash(s string) string {

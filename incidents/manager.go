@@ -45,6 +45,10 @@ type Options struct {
 	// PartitionKey is recorded on every incident and problem, so an
 	// operator action can be routed to the partition that owns it.
 	PartitionKey func(in *correlate.Incident) string
+	// NoChanges: nobody reads the changes (no analytics, no
+	// notifications); Sync, Tick and Act keep the records but return no
+	// Change, sparing a copy of every incident a storm touches.
+	NoChanges bool
 }
 
 // Errors of operator actions.
@@ -112,6 +116,9 @@ func (m *Manager) Incident(id string) (*Incident, bool) {
 	if !ok {
 		return nil, false
 	}
+	if in.stale {
+		describe(in, m.topo())
+	}
 	return in.clone(), true
 }
 
@@ -119,6 +126,9 @@ func (m *Manager) Incident(id string) (*Incident, bool) {
 func (m *Manager) Incidents() []*Incident {
 	out := make([]*Incident, 0, len(m.incidents))
 	for _, in := range m.incidents {
+		if in.stale {
+			describe(in, m.topo())
+		}
 		out = append(out, in.clone())
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -219,13 +229,21 @@ func (b *batch) changes() []Change {
 		}
 		in.Version++
 		b.m.dirtyInc[id] = true
+		if b.m.opts.NoChanges {
+			continue
+		}
+		if in.stale {
+			describe(in, b.m.topo())
+		}
 		out = append(out, Change{Incident: in.clone(), Notices: coalesce(b.notices[id]), Transition: b.trans[id]})
 	}
 	for _, id := range b.probs {
 		if p, ok := b.m.problems[id]; ok {
 			p.Version++
 			b.m.dirtyProb[id] = true
-			out = append(out, Change{Problem: p.clone()})
+			if !b.m.opts.NoChanges {
+				out = append(out, Change{Problem: p.clone()})
+			}
 		}
 	}
 	return out
@@ -348,7 +366,7 @@ func (m *Manager) create(b *batch, c *correlate.Incident, now time.Time) {
 	b.trans[in.ID] = &in.Transitions[len(in.Transitions)-1]
 	m.changeInduced(in)
 	m.matchKnownError(in)
-	describe(in, c, m.topo())
+	describe(in, m.topo())
 	b.note(in.ID, Notice{Kind: "created", Reason: fmt.Sprintf("%s %s", in.Priority, in.Category)})
 	m.m.created.WithLabelValues(string(in.Priority), serviceLabel(in)).Inc()
 	m.m.open.WithLabelValues(string(in.Priority), string(in.Status)).Inc()
@@ -387,7 +405,7 @@ func (m *Manager) refresh(b *batch, c *correlate.Incident, joined int) {
 	if joined > 0 {
 		b.note(in.ID, Notice{Kind: "updated", Reason: "new members"})
 	}
-	describe(in, c, m.topo())
+	in.stale = true
 	if _, ok := b.notices[in.ID]; !ok {
 		b.note(in.ID) // the content changed (members) even when nothing is to be said
 	}

@@ -146,6 +146,10 @@ type Incident struct {
 	Members            []correlate.Member `json:"-"`
 
 	scan incidentScan // the manager's incremental view; not persisted
+	// stale: Title and Description are behind the record; they are
+	// written when a version is handed out (describe is not free, and a
+	// storm refreshes an incident at every batch).
+	stale bool
 }
 
 // Breached reports whether the incident missed a target of kind k.

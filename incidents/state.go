@@ -47,6 +47,9 @@ func (m *Manager) AppendChanges(dst []correlate.StateRecord) ([]correlate.StateR
 			dst = append(dst, correlate.StateRecord{Key: keyIncident + id})
 			continue
 		}
+		if in.stale {
+			describe(in, m.topo())
+		}
 		v, err := json.Marshal(in)
 		if err != nil {
 			return dst, fmt.Errorf("encode incident %s: %w", id, err)

@@ -290,7 +290,7 @@ func (s *stateStage) Act(ctx context.Context, c incidents.Command) (actResult, e
 		if err != nil {
 			return actResult{}, err
 		}
-		return resultOf(chs, c.ID), nil
+		return s.withRecord(resultOf(chs, c.ID), id, problem), nil
 	}
 	payload, err := json.Marshal(&c)
 	if err != nil {
@@ -308,13 +308,25 @@ func (s *stateStage) Act(ctx context.Context, c incidents.Command) (actResult, e
 		if r.err != nil {
 			return actResult{}, r.err
 		}
-		return resultOf(r.changes, c.ID), nil
+		return s.withRecord(resultOf(r.changes, c.ID), id, problem), nil
 	case <-time.After(commandWaitTimeout):
 		// Durable on the keyed topic; the partition's owner applies it.
 		return actResult{Accepted: true, CommandID: c.ID}, nil
 	case <-ctx.Done():
 		return actResult{Accepted: true, CommandID: c.ID}, nil
 	}
+}
+
+// withRecord fills in the record's current version when the changes did
+// not carry it (a manager whose changes nobody reads returns none).
+func (s *stateStage) withRecord(r actResult, id string, problem bool) actResult {
+	switch {
+	case problem && r.Problem == nil:
+		r.Problem, _, _ = s.GetProblem(context.Background(), id)
+	case !problem && r.Incident == nil:
+		r.Incident, _, _, _ = s.GetIncident(context.Background(), id)
+	}
+	return r
 }
 
 func resultOf(chs []incidents.Change, id string) actResult {

@@ -302,7 +302,8 @@ func (s *stateStage) newWorker(partition int) (*partitionWorker, error) {
 	}
 	engine := correlate.New(s.cfg.Correlate, corrTopo)
 	w := &partitionWorker{stage: s, partition: partition, engine: engine, rules: re, next: -1}
-	w.inc = newIncidentManager(s.cfg, s.topology, s.rules.changes, s.kedb, s.incMetrics, partition)
+	w.inc = newIncidentManager(s.cfg, s.topology, s.rules.changes, s.kedb, s.incMetrics, partition,
+		s.records == nil && s.outbox == nil && s.onChanges == nil)
 	w.pipe = newEventTimePipeline(s.sink, s.binder, re, engine, s.cfg.Correlate.AllowedLateness)
 	w.pipe.onUpdates = w.onUpdates
 	if s.topology != nil {
@@ -321,9 +322,9 @@ func (s *stateStage) newWorker(partition int) (*partitionWorker, error) {
 // newIncidentManager builds a partition's incident manager. Incidents
 // record their partition of the keyed topic, so operator actions can be
 // produced to the partition that owns them.
-func newIncidentManager(cfg *Config, topology func() *cmdb.Topology, changes *rules.ChangeStore, kedb *incidents.KEDB, m *incidents.Metrics, partition int) *incidents.Manager {
+func newIncidentManager(cfg *Config, topology func() *cmdb.Topology, changes *rules.ChangeStore, kedb *incidents.KEDB, m *incidents.Metrics, partition int, noChanges bool) *incidents.Manager {
 	key := strconv.Itoa(partition)
-	opts := incidents.Options{Config: cfg.Incidents, KEDB: kedb, Metrics: m,
+	opts := incidents.Options{Config: cfg.Incidents, KEDB: kedb, Metrics: m, NoChanges: noChanges,
 		PartitionKey: func(*correlate.Incident) string { return key }}
 	if changes != nil {
 		opts.Changes = changes

@@ -257,7 +257,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		snd = &kafkaSender{w: &kafka.Writer{Addr: kafka.TCP(o.brokers...), Topic: o.topic, Balancer: &kafka.Hash{},
-			RequiredAcks: kafka.RequiredAcks(o.acks), BatchSize: 2000, BatchBytes: 16 << 20, BatchTimeout: 5 * time.Millisecond,
+			RequiredAcks: kafka.RequiredAcks(o.acks), BatchSize: 2000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond,
 			AllowAutoTopicCreation: true, Compression: kafka.Lz4}}
 	}
 	defer snd.close()
