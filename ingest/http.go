@@ -55,7 +55,7 @@ func (f *KafkaForwarder) Forward(ctx context.Context, events []event.Event) erro
 	}
 	if err := f.Writer.WriteMessages(ctx, msgs...); err != nil {
 		f.Metrics.produceErrors.Inc()
-		return fmt.Errorf("%w: produce %d events to Kafka: %w", ErrUnavailable, len(msgs), err)
+		return fmt.Errorf("%w: produce %d events to Kafka: %w", ErrUnavailable, len(msgs), ShortWriteError(err))
 	}
 	f.Metrics.produced.Add(float64(len(msgs)))
 	return nil

@@ -350,7 +350,7 @@ func writeDeadLetters(ctx context.Context, dlq MessageWriter, dls []deadLetter, 
 	}
 	backoff := 100 * time.Millisecond
 	for {
-		err := dlq.WriteMessages(ctx, msgs...)
+		err := ShortWriteError(dlq.WriteMessages(ctx, msgs...))
 		if err == nil {
 			for i := range dls {
 				metrics.deadLetters.WithLabelValues(dls[i].reason).Inc()
@@ -517,6 +517,17 @@ func newTransport(cfg KafkaConfig, d *kafka.Dialer) *kafka.Transport {
 	}
 }
 
+// brokerDefaultMaxMessageBytes is under Kafka's default max.message.bytes
+// (1 MiB plus 12 bytes), with room for the record batch's own overhead.
+const brokerDefaultMaxMessageBytes = 1000000
+
+// TopicMaxMessageBytes is the max.message.bytes topics are created with: a
+// writer's batch (up to kafka.max_message_bytes) twice over. Kafka's default
+// of 1 MiB would refuse the batches of a storm of small events.
+func (c *KafkaConfig) TopicMaxMessageBytes() int {
+	return 2 * max(c.MaxMessageBytes, brokerDefaultMaxMessageBytes)
+}
+
 // NewWriter returns a synchronous writer to topic that waits for every
 // in-sync replica to acknowledge: what it reports written is not lost.
 // Messages with equal keys go to the same partition.
@@ -533,7 +544,10 @@ func NewWriter(cfg KafkaConfig, topic string, logger *zap.Logger) (*kafka.Writer
 		Balancer:               &kafka.Hash{},
 		RequiredAcks:           kafka.RequireAll,
 		BatchSize:              10000,
-		BatchBytes:             int64(max(cfg.MaxMessageBytes, 1<<20)),
+		// A batch is one record batch on the broker, which refuses one over
+		// the topic's max.message.bytes (1 MiB by default): EnsureTopicSpecs
+		// creates every topic with room for two batches (TopicMaxMessageBytes).
+		BatchBytes: int64(max(cfg.MaxMessageBytes, brokerDefaultMaxMessageBytes)),
 		BatchTimeout:           2 * time.Millisecond,
 		AllowAutoTopicCreation: true,
 		MaxAttempts:            5,
@@ -597,13 +611,17 @@ func EnsureTopicSpecs(ctx context.Context, cfg KafkaConfig, specs []TopicSpec, l
 	for i, sp := range specs {
 		topics[i] = sp.Name
 		tc := kafka.TopicConfig{Topic: sp.Name, NumPartitions: cfg.TopicPartitions, ReplicationFactor: cfg.TopicReplicationFactor}
-		names := make([]string, 0, len(sp.Configs))
-		for k := range sp.Configs {
+		configs := map[string]string{"max.message.bytes": strconv.Itoa(cfg.TopicMaxMessageBytes())}
+		for k, v := range sp.Configs {
+			configs[k] = v
+		}
+		names := make([]string, 0, len(configs))
+		for k := range configs {
 			names = append(names, k)
 		}
 		slices.Sort(names)
 		for _, k := range names {
-			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: sp.Configs[k]})
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: configs[k]})
 		}
 		req.Topics = append(req.Topics, tc)
 	}
@@ -649,4 +667,19 @@ func EnsureTopicSpecs(ctx context.Context, cfg KafkaConfig, specs []TopicSpec, l
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// ShortWriteError shortens kafka-go's WriteErrors, which list one error per
+// message (thousands for a batch), to the count and the first error.
+func ShortWriteError(err error) error {
+	var we kafka.WriteErrors
+	if !errors.As(err, &we) {
+		return err
+	}
+	for _, e := range we {
+		if e != nil {
+			return fmt.Errorf("%d of %d messages not written, the first: %w", we.Count(), len(we), e)
+		}
+	}
+	return err
 }

@@ -124,6 +124,7 @@ type keyer struct {
 	writer ingest.MessageWriter
 	binder ciBinder // nil: no CMDB
 	keys   *partitionKeyer
+	logger *zap.Logger
 
 	mu  sync.Mutex
 	pos uint64
@@ -145,8 +146,25 @@ func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error
 		}
 		msgs[i] = kafka.Message{Key: []byte(k.keys.key(&ev)), Value: v}
 	}
-	if err := k.writer.WriteMessages(ctx, msgs...); err != nil {
-		return 0, fmt.Errorf("produce %d events to the keyed topic: %w", len(msgs), err)
+	// The broker may be away a while (restart, leader election): retry with
+	// backoff rather than fail, which would stop the daemon. Nothing of the
+	// batch is committed meanwhile, and the consumer waits.
+	for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 10*time.Second) {
+		err := ingest.ShortWriteError(k.writer.WriteMessages(ctx, msgs...))
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("produce %d events to the keyed topic: %w", len(msgs), err)
+		}
+		if k.logger != nil {
+			k.logger.Warn("producing to the keyed topic failed; retrying", zap.Int("events", len(msgs)), zap.Duration("backoff", backoff), zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(backoff):
+		}
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -253,7 +253,7 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		cleanups = append(cleanups, commands.Close)
 		state.commands = &commandRouter{writer: commands}
 		forwarder = &ingest.KafkaForwarder{Writer: producer, Metrics: ingestMetrics}
-		first := &keyer{writer: keyed, binder: binder, keys: newPartitionKeyer(topology, &cfg.Correlate)}
+		first := &keyer{writer: keyed, binder: binder, keys: newPartitionKeyer(topology, &cfg.Correlate), logger: logger}
 		consumer = ingest.NewConsumer(reader, dlq, first, ingest.ConsumerOptions{
 			Format:          kc.Format,
 			MaxMessageBytes: kc.MaxMessageBytes,
