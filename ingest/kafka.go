@@ -199,7 +199,7 @@ func (c *Consumer) processLoop(ctx context.Context, msgs <-chan kafka.Message) e
 		if !ok {
 			return ctx.Err()
 		}
-		batch = gather(append(batch, m), msgs, c.opts.MaxBatchEvents)
+		batch = gather(append(batch, m), msgs, c.opts.MaxBatchEvents, max(c.opts.MaxMessageBytes, 1<<20))
 		events, dls = events[:0], dls[:0]
 		now := c.opts.Now()
 		for i := range batch {
@@ -232,15 +232,22 @@ func (c *Consumer) processLoop(ctx context.Context, msgs <-chan kafka.Message) e
 }
 
 // gather appends to batch the messages already fetched, without waiting
-// for more, up to limit in all.
-func gather(batch []kafka.Message, msgs <-chan kafka.Message, limit int) []kafka.Message {
-	for len(batch) < limit {
+// for more, up to limit messages and about maxBytes of payload in all: a
+// message may carry a thousand alerts, and a batch's events are held at
+// once (decoded, then produced or processed).
+func gather(batch []kafka.Message, msgs <-chan kafka.Message, limit, maxBytes int) []kafka.Message {
+	size := 0
+	for _, m := range batch {
+		size += len(m.Value)
+	}
+	for len(batch) < limit && size < maxBytes {
 		select {
 		case m, ok := <-msgs:
 			if !ok {
 				return batch
 			}
 			batch = append(batch, m)
+			size += len(m.Value)
 		default:
 			return batch
 		}

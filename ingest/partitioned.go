@@ -415,7 +415,7 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 			if !ok {
 				return
 			}
-			batch = gather(append(batch[:0], m), msgs, c.opts.MaxBatchEvents)
+			batch = gather(append(batch[:0], m), msgs, c.opts.MaxBatchEvents, max(c.cfg.MaxMessageBytes, 1<<20))
 		}
 		events, dls = events[:0], dls[:0]
 		now := c.opts.Now()
