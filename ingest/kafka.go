@@ -545,16 +545,16 @@ func NewWriter(cfg KafkaConfig, topic string, logger *zap.Logger) (*kafka.Writer
 	}
 	l := logger.With(zap.String("component", "kafka-go"), zap.String("topic", topic))
 	return &kafka.Writer{
-		Addr:                   kafka.TCP(cfg.Brokers...),
-		Topic:                  topic,
-		Transport:              newTransport(cfg, d),
-		Balancer:               &kafka.Hash{},
-		RequiredAcks:           kafka.RequireAll,
-		BatchSize:              10000,
+		Addr:         kafka.TCP(cfg.Brokers...),
+		Topic:        topic,
+		Transport:    newTransport(cfg, d),
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    10000,
 		// A batch is one record batch on the broker, which refuses one over
 		// the topic's max.message.bytes (1 MiB by default): EnsureTopicSpecs
 		// creates every topic with room for two batches (TopicMaxMessageBytes).
-		BatchBytes: int64(max(cfg.MaxMessageBytes, brokerDefaultMaxMessageBytes)),
+		BatchBytes:             int64(max(cfg.MaxMessageBytes, brokerDefaultMaxMessageBytes)),
 		BatchTimeout:           2 * time.Millisecond,
 		AllowAutoTopicCreation: true,
 		MaxAttempts:            5,

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -76,7 +75,7 @@ func (w *partitionWorker) emitChanges(chs []incidents.Change) {
 		}
 	}
 	if s.records != nil {
-		s.records.add(chs, time.Now())
+		s.records.add(chs)
 	}
 }
 

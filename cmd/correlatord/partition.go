@@ -604,31 +604,6 @@ func (w *partitionWorker) Close() {
 	w.rules.Close()
 }
 
-// incidents returns the correlator's incidents of every partition this
-// instance owns, the live ones and the recently closed ones, by opening
-// time, with their incident records by id.
-func (s *stateStage) incidents() ([]*correlate.Incident, map[string]*incidents.Incident) {
-	s.mu.Lock()
-	ws := make([]*partitionWorker, 0, len(s.workers))
-	for _, w := range s.workers {
-		ws = append(ws, w)
-	}
-	s.mu.Unlock()
-	var out []*correlate.Incident
-	recs := map[string]*incidents.Incident{}
-	for _, w := range ws {
-		w.mu.Lock()
-		out = append(out, w.closed...)
-		out = append(out, w.engine.Incidents()...)
-		for _, r := range w.inc.Incidents() {
-			recs[r.ID] = r
-		}
-		w.mu.Unlock()
-	}
-	sortIncidents(out)
-	return out, recs
-}
-
 // checkStatePartitions fails when the state topic and the keyed topic have
 // different partition counts: partition p of the state holds the state of
 // partition p of the keyed topic.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -61,7 +60,7 @@ func (r *recordWriters) run(ctx context.Context) error {
 
 // add appends the rows of chs. It blocks while a writer's buffer is full
 // (ClickHouse slow or down): the partition waits rather than grow.
-func (r *recordWriters) add(chs []incidents.Change, _ time.Time) {
+func (r *recordWriters) add(chs []incidents.Change) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ctx := context.Background()
