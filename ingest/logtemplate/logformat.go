@@ -67,6 +67,13 @@ func ParseLogFormat(format string) (*LogFormat, error) {
 	if err != nil {
 		return nil, fmt.Errorf("log format %q: the text between fields is not a valid regular expression: %w", format, err)
 	}
+	// A field inside a character class ("[<A>]") compiles as literal
+	// characters, not a group: refuse the format rather than lose it.
+	for _, name := range fields {
+		if re.SubexpIndex(name) < 0 {
+			return nil, fmt.Errorf("log format %q: field <%s> is not a group of the pattern (is it inside [...]?)", format, name)
+		}
+	}
 	return &LogFormat{re: re, fields: fields, content: re.SubexpIndex("Content")}, nil
 }
 
