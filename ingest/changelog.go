@@ -42,6 +42,12 @@ var ChangelogTopicConfigs = map[string]string{
 // changelogMaxBytes bounds one changelog record batch.
 const changelogMaxBytes = 64 << 20
 
+// changelogBatchMessages is the most records in one produce request. It was
+// once 1<<20 so that a checkpoint was one batch; kafka-go preallocates a
+// batch's message slice, and 170 MB zeroed per checkpoint was a quarter of
+// the daemon's CPU in a storm.
+const changelogBatchMessages = 4096
+
 // NewChangelog returns the changelog on topic.
 func NewChangelog(cfg KafkaConfig, topic string, logger *zap.Logger) (*Changelog, error) {
 	d, err := NewDialer(cfg)
@@ -56,9 +62,11 @@ func NewChangelog(cfg KafkaConfig, topic string, logger *zap.Logger) (*Changelog
 		// Records go to the partition they name: the keyed topic's.
 		Balancer:     kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition }),
 		RequiredAcks: kafka.RequireAll,
-		// One Write is one batch where it fits, so a checkpoint's records
-		// land together.
-		BatchSize:    1 << 20,
+		// kafka-go allocates room for BatchSize messages with every batch:
+		// a checkpoint of more records goes out in several batches, in
+		// order (one batch in flight per partition), and Write sends the
+		// progress marker on its own after them.
+		BatchSize:    changelogBatchMessages,
 		BatchBytes:   changelogMaxBytes,
 		BatchTimeout: time.Millisecond,
 		Compression:  kafka.Lz4,
@@ -76,8 +84,11 @@ func (c *Changelog) Topic() string { return c.topic }
 func (c *Changelog) Close() error { return c.writer.Close() }
 
 // Write appends records to partition and returns once every in-sync
-// replica has them. The caller puts its progress marker last: a write cut
-// short leaves the marker of the previous checkpoint as the latest.
+// replica has them. The caller puts its progress marker last. Write sends
+// the last record only after all others are acknowledged: a checkpoint
+// spans several batches, and a failed batch must not be followed by the
+// marker that claims it. A write cut short thus leaves the marker of the
+// previous checkpoint as the latest.
 func (c *Changelog) Write(ctx context.Context, partition int, records []ChangelogRecord) error {
 	if len(records) == 0 {
 		return nil
@@ -86,8 +97,14 @@ func (c *Changelog) Write(ctx context.Context, partition int, records []Changelo
 	for i, r := range records {
 		msgs[i] = kafka.Message{Partition: partition, Key: r.Key, Value: r.Value}
 	}
-	if err := c.writer.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("write %d records to changelog %s partition %d: %w", len(records), c.topic, partition, err)
+	last := len(msgs) - 1
+	if last > 0 {
+		if err := c.writer.WriteMessages(ctx, msgs[:last]...); err != nil {
+			return fmt.Errorf("write %d records to changelog %s partition %d: %w", last, c.topic, partition, err)
+		}
+	}
+	if err := c.writer.WriteMessages(ctx, msgs[last]); err != nil {
+		return fmt.Errorf("write the last of %d records to changelog %s partition %d: %w", len(records), c.topic, partition, err)
 	}
 	return nil
 }

@@ -162,6 +162,19 @@ func checkDecode(t *testing.T, format Format, data []byte) {
 			}
 		}
 	}
+	// What the Kafka stages re-encode decodes to the very same events.
+	var buf []byte
+	roundTrip := NewDecoder(DefaultLimits, testDefaults)
+	for i := range events {
+		var err error
+		if buf, err = AppendEventJSON(buf[:0], &events[i]); err != nil {
+			t.Fatalf("encode %+v: %v", events[i], err)
+		}
+		back, errs := roundTrip.Decode(FormatEvents, buf, testNow, nil)
+		if len(errs) > 0 || len(back) != 1 || !reflect.DeepEqual(back[0], events[i]) {
+			t.Fatalf("re-encoded event does not decode to itself: %v\n got %+v\nwant %+v\n%s", errorLines(errs), back, events[i], buf)
+		}
+	}
 }
 
 func FuzzDecodeWebhook(f *testing.F) {

@@ -46,12 +46,14 @@ type KafkaForwarder struct {
 // Forward implements Forwarder.
 func (f *KafkaForwarder) Forward(ctx context.Context, events []event.Event) error {
 	msgs := make([]kafka.Message, len(events))
+	var buf []byte
 	for i := range events {
-		v, err := json.Marshal(&events[i])
-		if err != nil {
+		start := len(buf)
+		var err error
+		if buf, err = AppendEventJSON(buf, &events[i]); err != nil {
 			return fmt.Errorf("encode event %s: %w", events[i].ID, err)
 		}
-		msgs[i] = kafka.Message{Key: []byte(events[i].Fingerprint), Value: v}
+		msgs[i] = kafka.Message{Key: []byte(events[i].Fingerprint), Value: buf[start:len(buf):len(buf)]}
 	}
 	if err := f.Writer.WriteMessages(ctx, msgs...); err != nil {
 		f.Metrics.produceErrors.Inc()

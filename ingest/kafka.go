@@ -497,14 +497,16 @@ func NewReader(cfg KafkaConfig, logger *zap.Logger) (*kafka.Reader, error) {
 	}
 	l := logger.With(zap.String("component", "kafka-go"))
 	return kafka.NewReader(kafka.ReaderConfig{
-		Brokers:               cfg.Brokers,
-		GroupID:               cfg.GroupID,
-		GroupTopics:           cfg.Topics,
-		Dialer:                d,
-		MinBytes:              1,
-		MaxBytes:              max(cfg.MaxMessageBytes*2, 10<<20),
-		MaxWait:               250 * time.Millisecond,
-		QueueCapacity:         1000,
+		Brokers:     cfg.Brokers,
+		GroupID:     cfg.GroupID,
+		GroupTopics: cfg.Topics,
+		Dialer:      d,
+		MinBytes:    1,
+		MaxBytes:    max(cfg.MaxMessageBytes*2, 10<<20),
+		MaxWait:     250 * time.Millisecond,
+		// The queue holds whole messages, which may each carry a list of
+		// a thousand alerts: 1,000 of them held 300 MB in a storm.
+		QueueCapacity:         100,
 		StartOffset:           start,
 		CommitInterval:        0,
 		WatchPartitionChanges: true,
@@ -550,7 +552,9 @@ func NewWriter(cfg KafkaConfig, topic string, logger *zap.Logger) (*kafka.Writer
 		Transport:    newTransport(cfg, d),
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
-		BatchSize:    10000,
+		// kafka-go allocates room for BatchSize messages with every batch
+		// (170 B each), however few it then holds.
+		BatchSize: 2000,
 		// A batch is one record batch on the broker, which refuses one over
 		// the topic's max.message.bytes (1 MiB by default): EnsureTopicSpecs
 		// creates every topic with room for two batches (TopicMaxMessageBytes).

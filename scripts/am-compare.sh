@@ -2,8 +2,10 @@
 # Side by side: the same alert storm to Alertmanager and to correlatord, in one
 # run on this machine.
 #
-#   scripts/am-compare.sh [ALERTS] [HOSTS]
+#   scripts/am-compare.sh [ALERTS] [HOSTS] [RUNS]
 #
+# RUNS picks which of the three runs below to make (default "am http kafka");
+# the targets compare them, so a report needs all three in one run.
 # ALERTS distinct firing alerts (default 500,000) over HOSTS hosts (default
 # 5,000), posted in batches of 1,000 as Alertmanager API v2 alert lists (what
 # Prometheus sends) by 4 concurrent senders:
@@ -21,6 +23,7 @@
 # sink has heard of every alert; correlatord: every alert is in the
 # correlation state, i.e. in an incident or decided by the rules stage), peak
 # resident memory (VmHWM) and memory per active alert.
+# AMCOMPARE_PROFILE=FILE writes a 4 s CPU profile of the Kafka drain to FILE.
 # Needs: make build, Debian's prometheus-alertmanager, and for (3) the dev
 # Kafka (bash deploy/dev/up.sh kafka).
 set -euo pipefail
@@ -28,6 +31,8 @@ cd "$(dirname "$0")/.."
 . deploy/dev/env.sh
 alerts=${1:-500000}
 hosts=${2:-5000}
+runs=${3:-am http kafka}
+want() { [[ " $runs " == *" $1 "* ]]; }
 batch=1000
 work=$(mktemp -d)
 pids=()
@@ -50,6 +55,7 @@ rate_of() { sed -n 's/.* \([0-9]*\) events\/s$/\1/p'; }
 declare -A RATE DONE MEM
 
 # --- 1. Alertmanager -------------------------------------------------------
+if want am; then
 bin/loadgen --sink.listen 127.0.0.1:19095 >/dev/null &
 pids+=($!)
 cat >"$work/am.yml" <<YAML
@@ -86,8 +92,10 @@ DONE[am]=$(sub "$t0" "$(now)")
 MEM[am]=$(hwm $ampid)
 echo "   notified of ${n:-0} alerts after ${DONE[am]} s, peak RSS ${MEM[am]} MiB"
 kill $ampid; wait $ampid 2>/dev/null || true
+fi
 
 # --- 2. correlatord, HTTP, no Kafka ---------------------------------------
+if want http; then
 # Grouped like Alertmanager (group_by instance): the storm's hosts are not
 # in a CMDB, so correlatord groups them by labels.
 cat >"$work/http.yml" <<YAML
@@ -117,9 +125,10 @@ MEM[http]=$(hwm $cpid)
 inc=$(metric http://127.0.0.1:19470 correlator_incidents_created_total)
 echo "   $n alerts decided, $inc incidents, after ${DONE[http]} s, peak RSS ${MEM[http]} MiB"
 kill $cpid; wait $cpid 2>/dev/null || true
+fi
 
 # --- 3. correlatord through Kafka -----------------------------------------
-if curl -s --max-time 2 "$CORRELATORD_DEV_KAFKA" >/dev/null 2>&1 || (exec 3<>"/dev/tcp/${CORRELATORD_DEV_KAFKA%:*}/${CORRELATORD_DEV_KAFKA#*:}") 2>/dev/null; then
+if want kafka && { curl -s --max-time 2 "$CORRELATORD_DEV_KAFKA" >/dev/null 2>&1 || (exec 3<>"/dev/tcp/${CORRELATORD_DEV_KAFKA%:*}/${CORRELATORD_DEV_KAFKA#*:}") 2>/dev/null; }; then
   run=amcmp_$(date +%s)
   echo "== correlatord through Kafka (topic $run)"
   bin/loadgen --kafka.brokers "$CORRELATORD_DEV_KAFKA" --topic "$run" --format am-v2 --events "$alerts" --hosts "$hosts" \
@@ -139,19 +148,34 @@ correlate:
   group_by: [instance]
 YAML
   t0=$(now)
-  bin/correlatord --config.file "$work/kafka.yml" --web.listen-address 127.0.0.1:19471 --log.level warn >"$work/kafka.log" 2>&1 &
+  bin/correlatord --config.file "$work/kafka.yml" --web.listen-address 127.0.0.1:19471 --log.level warn \
+    ${AMCOMPARE_PROFILE:+--web.enable-pprof} >"$work/kafka.log" 2>&1 &
   kpid=$!
   pids+=($kpid)
+  # The drain rate runs from the first alert received by the first stage to
+  # the last one decided by the second: start-up (two consumer-group joins,
+  # topic checks) is reported apart, as Alertmanager's start-up is not in its
+  # rate either.
+  t1=
   for _ in $(seq 1 6000); do
+    if [ -z "$t1" ] && [ "$(metric http://127.0.0.1:19471 correlator_ingest_events_received_total 2>/dev/null || echo 0)" -gt 0 ]; then
+      t1=$(now)
+      if [ -n "${AMCOMPARE_PROFILE:-}" ]; then
+        curl -s -o "$AMCOMPARE_PROFILE" "http://127.0.0.1:19471/debug/pprof/profile?seconds=4" &
+        profpid=$!
+      fi
+    fi
     n=$(metric http://127.0.0.1:19471 correlator_rules_events_total 2>/dev/null || echo 0)
     [ "${n:-0}" -ge "$alerts" ] && break
-    sleep 0.2
+    sleep 0.1
   done
-  DONE[kafka]=$(sub "$t0" "$(now)")
-  RATE[kafka]=$(awk -v n="$alerts" -v s="${DONE[kafka]}" 'BEGIN {printf "%d", n / s}')
+  t2=$(now)
+  DONE[kafka]=$(sub "$t0" "$t2")
+  RATE[kafka]=$(awk -v n="$alerts" -v s="$(sub "$t1" "$t2")" 'BEGIN {printf "%d", n / s}')
   kill -0 $kpid 2>/dev/null || { tail -20 "$work/kafka.log"; echo "correlatord (kafka) died" >&2; exit 1; }
   MEM[kafka]=$(hwm $kpid)
-  echo "   $n alerts decided after ${DONE[kafka]} s (drain, start-up included), peak RSS ${MEM[kafka]} MiB"
+  echo "   $n alerts decided after ${DONE[kafka]} s: start-up $(sub "$t0" "$t1") s, drain $(sub "$t1" "$t2") s; peak RSS ${MEM[kafka]} MiB"
+  [ -z "${profpid:-}" ] || wait "$profpid"
   kill $kpid; wait $kpid 2>/dev/null || true
 fi
 
@@ -165,6 +189,6 @@ for k in am http kafka; do
   echo "| $name | ${RATE[$k]} | ${DONE[$k]} s | ${MEM[$k]} MiB | $per B |"
 done
 for k in http kafka; do
-  [ -n "${RATE[$k]:-}" ] || continue
+  [ -n "${RATE[$k]:-}" ] && [ -n "${RATE[am]:-}" ] || continue
   awk -v a="${RATE[am]}" -v b="${RATE[$k]}" -v k="$k" 'BEGIN {printf "correlatord (%s) / Alertmanager accepted rate: %.1fx\n", k, b / a}'
 done

@@ -120,19 +120,56 @@ func seq(n int) []int {
 // keyer is the first stage's ingest.Handler: it binds events to CIs and
 // produces them onto the keyed topic. An event is durable once the broker
 // acknowledged it there.
+//
+// Producing runs in a goroutine of its own, behind a short queue of
+// batches: the consumer decodes and encodes the next batch while the broker
+// acknowledges the last one. Batches go out one at a time, in order, so
+// events of one key keep their order even when a produce is retried.
 type keyer struct {
 	writer ingest.MessageWriter
 	binder ciBinder // nil: no CMDB
 	keys   *partitionKeyer
 	logger *zap.Logger
 
-	mu  sync.Mutex
-	pos uint64
+	queue chan keyedBatch
+	stop  context.CancelFunc
+	done  chan struct{}
+
+	sendMu   sync.Mutex // orders positions as batches enter the queue
+	accepted uint64
+	closed   bool
+
+	mu      sync.Mutex
+	durable uint64
+	moved   chan struct{} // closed when durable moves
 }
 
-// Handle implements ingest.Handler.
+// keyedBatch is one Handle call's messages and the position after them.
+type keyedBatch struct {
+	msgs []kafka.Message
+	pos  uint64
+}
+
+// keyerQueueBatches is how many batches may wait for the producer. A batch
+// holds about kafka.max_message_bytes of input (the consumer's gather
+// bound), so the queue holds a few megabytes.
+const keyerQueueBatches = 4
+
+func newKeyer(writer ingest.MessageWriter, binder ciBinder, keys *partitionKeyer, logger *zap.Logger) *keyer {
+	ctx, stop := context.WithCancel(context.Background())
+	k := &keyer{writer: writer, binder: binder, keys: keys, logger: logger,
+		queue: make(chan keyedBatch, keyerQueueBatches), stop: stop, done: make(chan struct{}), moved: make(chan struct{})}
+	go k.produceLoop(ctx)
+	return k
+}
+
+// Handle implements ingest.Handler. It returns once the batch is queued
+// for the producer; Durable tells when it is on the keyed topic.
 func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error) {
 	msgs := make([]kafka.Message, len(events))
+	// One buffer for the batch's values: a value stays valid when a later
+	// append moves the buffer, as the old array is not reused.
+	var buf []byte
 	for i := range events {
 		ev := events[i] // binding sets CI on a copy: the caller owns events
 		if k.binder != nil {
@@ -140,47 +177,111 @@ func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error
 				ev.CI = ci
 			}
 		}
-		v, err := json.Marshal(&ev)
-		if err != nil {
+		start := len(buf)
+		var err error
+		if buf, err = ingest.AppendEventJSON(buf, &ev); err != nil {
 			return 0, fmt.Errorf("encode event %s: %w", ev.ID, err)
 		}
-		msgs[i] = kafka.Message{Key: []byte(k.keys.key(&ev)), Value: v}
+		msgs[i] = kafka.Message{Key: []byte(k.keys.key(&ev)), Value: buf[start:len(buf):len(buf)]}
 	}
-	// The broker may be away a while (restart, leader election): retry with
-	// backoff rather than fail, which would stop the daemon. Nothing of the
-	// batch is committed meanwhile, and the consumer waits.
+	k.sendMu.Lock()
+	defer k.sendMu.Unlock()
+	if k.closed {
+		return 0, fmt.Errorf("first stage stopped: %d events not produced", len(events))
+	}
+	pos := k.accepted + uint64(len(events))
+	select {
+	case k.queue <- keyedBatch{msgs: msgs, pos: pos}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	k.accepted = pos
+	return pos, nil
+}
+
+// produceLoop produces the queued batches in order until the queue is
+// closed and empty, or ctx ends.
+func (k *keyer) produceLoop(ctx context.Context) {
+	defer close(k.done)
+	for b := range k.queue {
+		if err := k.produce(ctx, b.msgs); err != nil {
+			return // stopped: what is left is not durable, so not committed
+		}
+		k.mu.Lock()
+		k.durable = b.pos
+		close(k.moved)
+		k.moved = make(chan struct{})
+		k.mu.Unlock()
+	}
+}
+
+// produce writes msgs to the keyed topic. The broker may be away a while
+// (restart, leader election): it retries with backoff rather than fail,
+// which would stop the daemon. Nothing of the batch is committed
+// meanwhile, and the consumer waits once the queue is full.
+func (k *keyer) produce(ctx context.Context, msgs []kafka.Message) error {
 	for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 10*time.Second) {
 		err := ingest.ShortWriteError(k.writer.WriteMessages(ctx, msgs...))
 		if err == nil {
-			break
+			return nil
 		}
 		if ctx.Err() != nil {
-			return 0, fmt.Errorf("produce %d events to the keyed topic: %w", len(msgs), err)
+			return fmt.Errorf("produce %d events to the keyed topic: %w", len(msgs), err)
 		}
 		if k.logger != nil {
 			k.logger.Warn("producing to the keyed topic failed; retrying", zap.Int("events", len(msgs)), zap.Duration("backoff", backoff), zap.Error(err))
 		}
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return ctx.Err()
 		case <-time.After(backoff):
 		}
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.pos += uint64(len(events))
-	return k.pos, nil
 }
 
 // Durable implements ingest.Handler: produced is durable.
 func (k *keyer) Durable() uint64 {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.pos
+	return k.durable
 }
 
 // WaitDurable implements ingest.Handler.
-func (k *keyer) WaitDurable(context.Context, uint64) error { return nil }
+func (k *keyer) WaitDurable(ctx context.Context, pos uint64) error {
+	for {
+		k.mu.Lock()
+		durable, moved := k.durable, k.moved
+		k.mu.Unlock()
+		if durable >= pos {
+			return nil
+		}
+		select {
+		case <-moved:
+		case <-k.done:
+			return fmt.Errorf("first stage stopped at position %d of %d", k.Durable(), pos)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close produces what is queued, until ctx ends, and stops the producer.
+// The consumers must have stopped: Handle fails from now on.
+func (k *keyer) Close(ctx context.Context) {
+	k.sendMu.Lock()
+	if !k.closed {
+		k.closed = true
+		close(k.queue)
+	}
+	k.sendMu.Unlock()
+	select {
+	case <-k.done:
+	case <-ctx.Done():
+		k.stop()
+		<-k.done
+	}
+	k.stop()
+}
 
 // stateMetrics are the stateful stage's metrics.
 type stateMetrics struct {

@@ -191,6 +191,7 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		partitioned *ingest.PartitionedConsumer
 		inProcess   *inProcessHandler
 		logConsumer *ingest.Consumer
+		first       *keyer
 		logStg      *logStage
 		logCounts   *analytics.Writer[logs.CountRow]
 		lagMonitor  *ingest.GroupLagMonitor
@@ -253,7 +254,15 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		cleanups = append(cleanups, commands.Close)
 		state.commands = &commandRouter{writer: commands}
 		forwarder = &ingest.KafkaForwarder{Writer: producer, Metrics: ingestMetrics}
-		first := &keyer{writer: keyed, binder: binder, keys: newPartitionKeyer(topology, &cfg.Correlate), logger: logger}
+		first = newKeyer(keyed, binder, newPartitionKeyer(topology, &cfg.Correlate), logger)
+		cleanups = append(cleanups, func() error {
+			// After the orderly Close at shutdown this returns at once; on
+			// a failed start it stops the producer goroutine.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			first.Close(ctx)
+			return nil
+		})
 		consumer = ingest.NewConsumer(reader, dlq, first, ingest.ConsumerOptions{
 			Format:          kc.Format,
 			MaxMessageBytes: kc.MaxMessageBytes,
@@ -532,6 +541,9 @@ loop:
 	stopConsumer()
 	<-consumerDone
 	<-logsDone
+	if first != nil {
+		first.Close(shutdownCtx) // what the consumers handed over reaches the keyed topic
+	}
 	// The stateful stage checkpoints every partition on the way out (rows,
 	// state, offsets), so the writer still runs.
 	stopPartitioned()

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/correlatord/correlatord/correlate"
+	"github.com/correlatord/correlatord/event"
+	"github.com/correlatord/correlatord/ingest"
+)
+
+// flakyWriter fails its first failures writes, then records what it is given.
+type flakyWriter struct {
+	mu       sync.Mutex
+	failures int
+	release  chan struct{} // nil: writes do not wait
+	got      []kafka.Message
+}
+
+func (w *flakyWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	if w.release != nil {
+		select {
+		case <-w.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failures > 0 {
+		w.failures--
+		return errors.New("leader not available")
+	}
+	w.got = append(w.got, msgs...)
+	return nil
+}
+
+func keyerTestEvents(t *testing.T, n int) []event.Event {
+	t.Helper()
+	base := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	evs := make([]event.Event, n)
+	for i := range evs {
+		evs[i] = event.Event{
+			Time:   base.Add(time.Duration(i) * time.Millisecond),
+			Source: "prometheus",
+			Labels: map[string]string{"alertname": "HighLatency", "instance": fmt.Sprintf("host-%d", i%7),
+				"severity": "critical", "note": "quotes \" <b>&amp;</b> \\ tab\t ünïcødé ✓"},
+			Annotations: map[string]string{"summary": fmt.Sprintf("p99 above 2s\non host-%d", i%7)},
+			Summary:     "line\u2028separator",
+		}
+		if i%2 == 1 {
+			evs[i].Status = event.StatusResolved
+		}
+		if err := event.Normalize(&evs[i], event.DefaultDefaults); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return evs
+}
+
+// TestKeyerProducesInOrder: the first stage returns before the broker has
+// acknowledged, reports durable only what was produced, retries a failed
+// produce without reordering, and what it produces decodes, in the second
+// stage, to the very events it was given.
+func TestKeyerProducesInOrder(t *testing.T) {
+	cfg := correlate.DefaultConfig()
+	w := &flakyWriter{failures: 2, release: make(chan struct{})}
+	k := newKeyer(w, nil, newPartitionKeyer(nil, &cfg), nil)
+	ctx := context.Background()
+	evs := keyerTestEvents(t, 50)
+
+	p1, err := k.Handle(ctx, evs[:20])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := k.Handle(ctx, evs[20:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p1 != 20 || p2 != 50 {
+		t.Fatalf("positions %d, %d; want 20, 50", p1, p2)
+	}
+	if d := k.Durable(); d != 0 {
+		t.Fatalf("durable %d before the broker acknowledged anything", d)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	if err := k.WaitDurable(short, p2); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitDurable with the broker away = %v, want a deadline", err)
+	}
+	cancel()
+	close(w.release)
+	if err := k.WaitDurable(ctx, p2); err != nil {
+		t.Fatal(err)
+	}
+	if d := k.Durable(); d != 50 {
+		t.Fatalf("durable %d, want 50", d)
+	}
+
+	dec := ingest.NewDecoder(ingest.DefaultLimits, event.DefaultDefaults)
+	if len(w.got) != len(evs) {
+		t.Fatalf("produced %d messages, want %d", len(w.got), len(evs))
+	}
+	for i, m := range w.got {
+		out, errs := dec.Decode(ingest.FormatEvents, m.Value, evs[i].Time, nil)
+		if len(errs) > 0 || len(out) != 1 {
+			t.Fatalf("message %d does not decode: %v (%s)", i, errs, m.Value)
+		}
+		if !reflect.DeepEqual(out[0], evs[i]) {
+			t.Fatalf("message %d decodes to\n%+v\nwant\n%+v", i, out[0], evs[i])
+		}
+		if want := k.keys.key(&evs[i]); string(m.Key) != want {
+			t.Fatalf("message %d keyed %q, want %q", i, m.Key, want)
+		}
+	}
+
+	k.Close(ctx)
+	if _, err := k.Handle(ctx, evs[:1]); err == nil {
+		t.Fatal("Handle after Close succeeded")
+	}
+}
+
+// TestKeyerCloseStopsRetrying: at shutdown, a broker that never comes back
+// does not hold the daemon beyond the shutdown context, and what was not
+// produced is not durable, so its offsets are not committed.
+func TestKeyerCloseStopsRetrying(t *testing.T) {
+	cfg := correlate.DefaultConfig()
+	w := &flakyWriter{failures: 1 << 30}
+	k := newKeyer(w, nil, newPartitionKeyer(nil, &cfg), nil)
+	if _, err := k.Handle(context.Background(), keyerTestEvents(t, 3)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	k.Close(ctx)
+	if d := k.Durable(); d != 0 {
+		t.Fatalf("durable %d after the broker refused everything", d)
+	}
+	if err := k.WaitDurable(context.Background(), 3); err == nil {
+		t.Fatal("WaitDurable after a stop without producing succeeded")
+	}
+}
