@@ -79,6 +79,11 @@ type group struct {
 	openSeq uint64
 	// queued is the deadline of g's pending entry in Engine.wakes.
 	queued time.Time
+	// savedMembers is how many of inc.Members the changelog holds as they
+	// are, savedChunks how many member records it holds (see
+	// AppendChanges). A merge reorders the members: it sets savedMembers
+	// to 0.
+	savedMembers, savedChunks int
 }
 
 // pending is an inhibited event that found no incident yet. It waits up to
@@ -123,9 +128,9 @@ type Engine struct {
 	deps []Dep // dependencies of the current event (read-only, from depCache)
 
 	// dirty are the groups changed since the last AppendChanges, gone the
-	// ids of groups that left the state (closed or merged away) since.
+	// groups that left the state (closed or merged away) since.
 	dirty map[*group]struct{}
-	gone  []string
+	gone  []*group
 
 	depCache map[string][]Dep // CI -> dependencies within MaxHops, for depTopo
 	depTopo  Topology
@@ -736,6 +741,7 @@ func (e *Engine) merge(ups []Update, g, o *group, eventID string, t time.Time) [
 		return 0
 	})
 	g.inc.Members = members
+	g.savedMembers = 0
 	ids := make([]string, len(members))
 	for i := range members {
 		ids[i] = members[i].EventID
@@ -762,7 +768,7 @@ func (e *Engine) merge(ups []Update, g, o *group, eventID string, t time.Time) [
 	delete(e.dirty, o)
 	delete(e.byID, o.inc.ID)
 	e.dead++
-	e.gone = append(e.gone, o.inc.ID)
+	e.gone = append(e.gone, o)
 	for k, n := range o.sigFiring {
 		g.sigFiring[k] += n
 	}
@@ -1013,7 +1019,7 @@ func (e *Engine) close(g *group, at time.Time) Update {
 	e.dead++
 	delete(e.byID, g.inc.ID)
 	delete(e.dirty, g)
-	e.gone = append(e.gone, g.inc.ID)
+	e.gone = append(e.gone, g)
 	return Update{Kind: UpdateClosed, IncidentID: g.inc.ID, At: at, Incident: e.snapshot(g)}
 }
 

@@ -3,6 +3,7 @@ package correlate
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,10 +23,16 @@ import (
 // (the event-time clock, the sequence counter, inhibited events waiting for
 // an incident). AppendChanges turns what changed since its last call into
 // keyed records for a compacted changelog, in the manner of a Kafka Streams
-// state store: one record per changed group under "group/<incident id>", a
-// tombstone (nil value) for a group that left the state, and the engine
+// state store: one record per changed group under "group/<incident id>",
+// its members in records of memberChunk under "members/<incident id>/<n>",
+// tombstones (nil values) for a group that left the state, and the engine
 // record under "engine". Restore rebuilds an engine from the latest record
 // of each key.
+//
+// Members are only ever appended, except by a merge: a checkpoint rewrites
+// a group's last member record and those after it, not every member. In a
+// storm every group changes between checkpoints, and rewriting all members
+// of each made checkpoints grow with the square of an incident's size.
 //
 // Only what the engine cannot recompute is stored: the incident as
 // reported, the member onsets, the firing alerts and the index keys. The
@@ -39,17 +46,28 @@ type StateRecord struct {
 	Value []byte
 }
 
-// Changelog keys.
+// Changelog keys and versions.
 const (
-	stateKeyEngine     = "engine"
-	stateKeyGroupPrefx = "group/"
-	stateVersion       = 1
+	stateKeyEngine       = "engine"
+	stateKeyGroupPrefx   = "group/"
+	stateKeyMembersPrefx = "members/"
+	// stateVersion 2 keeps members in records of their own; version 1
+	// records (members inside the group record) still restore. A build
+	// that reads only version 1 refuses version 2 rather than restoring
+	// incidents without members.
+	stateVersion = 2
+	// memberChunk is the number of members per member record.
+	memberChunk = 128
 )
 
 // IsStateKey reports whether key is one of the engine's changelog keys;
 // callers sharing the changelog with other records use it to route them.
 func IsStateKey(key string) bool {
-	return key == stateKeyEngine || strings.HasPrefix(key, stateKeyGroupPrefx)
+	return key == stateKeyEngine || strings.HasPrefix(key, stateKeyGroupPrefx) || strings.HasPrefix(key, stateKeyMembersPrefx)
+}
+
+func membersKey(id string, chunk int) string {
+	return stateKeyMembersPrefx + id + "/" + strconv.Itoa(chunk)
 }
 
 type memberState struct {
@@ -59,7 +77,12 @@ type memberState struct {
 
 type incidentState struct {
 	Incident
+	// Members is set in version 1 records only.
 	Members []memberState `json:"Members"`
+	// MemberCount and MemberChunks say which member records belong to
+	// the group (version 2).
+	MemberCount  int `json:"member_count,omitempty"`
+	MemberChunks int `json:"member_chunks,omitempty"`
 }
 
 type groupState struct {
@@ -101,20 +124,23 @@ type engineState struct {
 // the engine record last, and returns the extended slice. Groups are
 // written in opening order, so the output is deterministic.
 func (e *Engine) AppendChanges(dst []StateRecord) ([]StateRecord, error) {
-	for _, id := range e.gone {
-		dst = append(dst, StateRecord{Key: stateKeyGroupPrefx + id})
+	for _, g := range e.gone {
+		for n := range g.savedChunks {
+			dst = append(dst, StateRecord{Key: membersKey(g.inc.ID, n)})
+		}
+		dst = append(dst, StateRecord{Key: stateKeyGroupPrefx + g.inc.ID})
 	}
+	clear(e.gone)
 	e.gone = e.gone[:0]
 	if len(e.dirty) > 0 {
 		for _, g := range e.groups {
 			if _, ok := e.dirty[g]; !ok || g.merged {
 				continue
 			}
-			v, err := json.Marshal(e.groupState(g))
-			if err != nil {
-				return dst, fmt.Errorf("encode incident %s: %w", g.inc.ID, err)
+			var err error
+			if dst, err = e.appendGroup(dst, g); err != nil {
+				return dst, err
 			}
-			dst = append(dst, StateRecord{Key: stateKeyGroupPrefx + g.inc.ID, Value: v})
 		}
 		clear(e.dirty)
 	}
@@ -130,16 +156,40 @@ func (e *Engine) AppendChanges(dst []StateRecord) ([]StateRecord, error) {
 	return append(dst, StateRecord{Key: stateKeyEngine, Value: v}), nil
 }
 
-func (e *Engine) groupState(g *group) *groupState {
+// appendGroup appends g's records: the member records from the first one
+// holding members not yet saved as they are, then the group record, which
+// names them.
+func (e *Engine) appendGroup(dst []StateRecord, g *group) ([]StateRecord, error) {
+	n := len(g.inc.Members)
+	chunks := (n + memberChunk - 1) / memberChunk
+	var buf []memberState
+	for c := g.savedMembers / memberChunk; c < chunks; c++ {
+		buf = buf[:0]
+		for _, m := range g.inc.Members[c*memberChunk : min((c+1)*memberChunk, n)] {
+			buf = append(buf, memberState{Member: m, Seq: m.seq})
+		}
+		v, err := json.Marshal(buf)
+		if err != nil {
+			return dst, fmt.Errorf("encode members of incident %s: %w", g.inc.ID, err)
+		}
+		dst = append(dst, StateRecord{Key: membersKey(g.inc.ID, c), Value: v})
+	}
+	for c := chunks; c < g.savedChunks; c++ { // only if members ever shrink
+		dst = append(dst, StateRecord{Key: membersKey(g.inc.ID, c)})
+	}
 	s := &groupState{V: stateVersion, LabelKey: g.labelKey, Last: g.last, Onset: g.onset, Firing: g.firing, Seen: g.seen,
 		SigFiring: g.sigFiring, Keys: g.keys, QuietSince: g.quietSince, LastResolve: g.lastResolve, OpenSeq: g.openSeq}
 	s.Incident.Incident = g.inc
-	s.Incident.Incident.Members = nil
-	s.Incident.Members = make([]memberState, len(g.inc.Members))
-	for i, m := range g.inc.Members {
-		s.Incident.Members[i] = memberState{Member: m, Seq: m.seq}
+	// Members and their event ids (restored from the members) are in the
+	// member records.
+	s.Incident.Incident.Members, s.Incident.Incident.EventIDs = nil, nil
+	s.Incident.MemberCount, s.Incident.MemberChunks = n, chunks
+	v, err := json.Marshal(s)
+	if err != nil {
+		return dst, fmt.Errorf("encode incident %s: %w", g.inc.ID, err)
 	}
-	return s
+	g.savedMembers, g.savedChunks = n, chunks
+	return append(dst, StateRecord{Key: stateKeyGroupPrefx + g.inc.ID, Value: v}), nil
 }
 
 // Restore replaces the state of e, which must be new (no event processed),
@@ -172,8 +222,8 @@ func (e *Engine) Restore(records []StateRecord) error {
 		if err := json.Unmarshal(v, &es); err != nil {
 			return fmt.Errorf("correlate: restore %q: %w", stateKeyEngine, err)
 		}
-		if es.V != stateVersion {
-			return fmt.Errorf("correlate: restore %q: state version %d, this build reads %d", stateKeyEngine, es.V, stateVersion)
+		if err := checkStateVersion(es.V); err != nil {
+			return fmt.Errorf("correlate: restore %q: %w", stateKeyEngine, err)
 		}
 		e.maxSeen, e.watermark, e.seq = es.MaxSeen, es.Watermark, es.Seq
 		for _, p := range es.Pending {
@@ -193,17 +243,24 @@ func (e *Engine) Restore(records []StateRecord) error {
 	}
 	var groups []*group
 	for k, v := range latest {
-		if k == stateKeyEngine {
-			continue
+		if !strings.HasPrefix(k, stateKeyGroupPrefx) {
+			continue // the engine record, or members read with their group
 		}
 		var s groupState
 		if err := json.Unmarshal(v, &s); err != nil {
 			return fmt.Errorf("correlate: restore %q: %w", k, err)
 		}
-		if s.V != stateVersion {
-			return fmt.Errorf("correlate: restore %q: state version %d, this build reads %d", k, s.V, stateVersion)
+		if err := checkStateVersion(s.V); err != nil {
+			return fmt.Errorf("correlate: restore %q: %w", k, err)
 		}
-		groups = append(groups, e.restoreGroup(&s, topo))
+		if s.V >= 2 {
+			if err := restoreMembers(&s, strings.TrimPrefix(k, stateKeyGroupPrefx), latest); err != nil {
+				return err
+			}
+		}
+		g := e.restoreGroup(&s, topo)
+		g.savedMembers, g.savedChunks = s.Incident.MemberCount, s.Incident.MemberChunks
+		groups = append(groups, g)
 	}
 	slices.SortFunc(groups, func(a, b *group) int {
 		if a.openSeq != b.openSeq {
@@ -240,6 +297,42 @@ func (e *Engine) Restore(records []StateRecord) error {
 	}
 	clear(e.dirty)
 	e.gone = e.gone[:0]
+	return nil
+}
+
+// checkStateVersion accepts the record versions this build reads.
+func checkStateVersion(v int) error {
+	if v < 1 || v > stateVersion {
+		return fmt.Errorf("state version %d, this build reads 1 to %d", v, stateVersion)
+	}
+	return nil
+}
+
+// restoreMembers fills s's members, and their event ids, from the member
+// records the group record names. A missing or short one fails the
+// restore: the incident would lose members.
+func restoreMembers(s *groupState, id string, latest map[string][]byte) error {
+	in := &s.Incident
+	in.Members = make([]memberState, 0, in.MemberCount)
+	for c := range in.MemberChunks {
+		k := membersKey(id, c)
+		v, ok := latest[k]
+		if !ok {
+			return fmt.Errorf("correlate: restore %q: member record %q missing", stateKeyGroupPrefx+id, k)
+		}
+		var chunk []memberState
+		if err := json.Unmarshal(v, &chunk); err != nil {
+			return fmt.Errorf("correlate: restore %q: %w", k, err)
+		}
+		in.Members = append(in.Members, chunk...)
+	}
+	if len(in.Members) != in.MemberCount {
+		return fmt.Errorf("correlate: restore %q: %d members in its records, want %d", stateKeyGroupPrefx+id, len(in.Members), in.MemberCount)
+	}
+	in.EventIDs = make([]string, len(in.Members))
+	for i := range in.Members {
+		in.EventIDs[i] = in.Members[i].EventID
+	}
 	return nil
 }
 

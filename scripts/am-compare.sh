@@ -4,8 +4,9 @@
 #
 #   scripts/am-compare.sh [ALERTS] [HOSTS] [RUNS]
 #
-# RUNS picks which of the three runs below to make (default "am http kafka");
-# the targets compare them, so a report needs all three in one run.
+# RUNS picks which of the runs below to make (default all four: "am http
+# kafka kafka-http"); the targets compare them, so a report needs them all
+# in one run.
 # ALERTS distinct firing alerts (default 500,000) over HOSTS hosts (default
 # 5,000), posted in batches of 1,000 as Alertmanager API v2 alert lists (what
 # Prometheus sends) by 4 concurrent senders:
@@ -14,24 +15,27 @@
 #      webhook sink (loadgen --sink.listen) that counts the distinct alerts it
 #      was told about;
 #   2. correlatord on its Alertmanager-compatible /api/v2/alerts, without
-#      Kafka (one in-process partition: rules, correlation, incidents);
+#      Kafka (in-process partitions: rules, correlation, incidents);
 #   3. correlatord through Kafka: the storm produced to a topic first, then
 #      drained by correlatord (first stage, keyed topic, 8 partitions of the
-#      stateful stage).
-# For each: alerts accepted per second (senders' rate; the drain rate for
-# Kafka), the time until the grouped output is complete (Alertmanager: the
+#      stateful stage);
+#   4. correlatord on /api/v2/alerts with Kafka on: it answers once the
+#      alerts are on its input topic, and drains them through both stages
+#      meanwhile.
+# For each: alerts accepted per second (senders' rate; for 3, the drain
+# rate), the time until the grouped output is complete (Alertmanager: the
 # sink has heard of every alert; correlatord: every alert is in the
 # correlation state, i.e. in an incident or decided by the rules stage), peak
 # resident memory (VmHWM) and memory per active alert.
 # AMCOMPARE_PROFILE=FILE writes a 4 s CPU profile of the Kafka drain to FILE.
-# Needs: make build, Debian's prometheus-alertmanager, and for (3) the dev
-# Kafka (bash deploy/dev/up.sh kafka).
+# Needs: make build, Debian's prometheus-alertmanager, and for (3) and (4)
+# the dev Kafka (bash deploy/dev/up.sh kafka).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/dev/env.sh
 alerts=${1:-500000}
 hosts=${2:-5000}
-runs=${3:-am http kafka}
+runs=${3:-am http kafka kafka-http}
 want() { [[ " $runs " == *" $1 "* ]]; }
 batch=1000
 work=$(mktemp -d)
@@ -179,16 +183,58 @@ YAML
   kill $kpid; wait $kpid 2>/dev/null || true
 fi
 
+# --- 4. correlatord over HTTP with Kafka on ---------------------------------
+# The production shape: the Alertmanager-compatible endpoint answers once
+# the alerts are on the input topic (durable), and both stages drain it
+# meanwhile, on the same cores.
+if want kafka-http && (exec 3<>"/dev/tcp/${CORRELATORD_DEV_KAFKA%:*}/${CORRELATORD_DEV_KAFKA#*:}") 2>/dev/null; then
+  run=amcmph_$(date +%s)
+  echo "== correlatord over HTTP with Kafka on (topic $run)"
+  cat >"$work/kafka-http.yml" <<YAML
+data_dir: $work/kafka-http-data
+ingest:
+  max_event_age: 0s
+kafka:
+  brokers: [$CORRELATORD_DEV_KAFKA]
+  topics: [$run]
+  group_id: $run
+  dead_letter_topic: $run.dlq
+  keyed_topic: $run.keyed
+  state_topic: $run.state
+correlate:
+  group_by: [instance]
+YAML
+  bin/correlatord --config.file "$work/kafka-http.yml" --web.listen-address 127.0.0.1:19473 --log.level warn >"$work/kafka-http.log" 2>&1 &
+  hpid=$!
+  pids+=($hpid)
+  wait_http http://127.0.0.1:19473/readyz
+  t0=$(now)
+  out=$(bin/loadgen --http http://127.0.0.1:19473/api/v2/alerts --format am-v2 --events "$alerts" --hosts "$hosts" \
+    --per-message $batch --resolved 0 --workers 4)
+  echo "$out"
+  RATE[kafka-http]=$(echo "$out" | rate_of)
+  for _ in $(seq 1 6000); do
+    n=$(metric http://127.0.0.1:19473 correlator_rules_events_total 2>/dev/null || echo 0)
+    [ "${n:-0}" -ge "$alerts" ] && break
+    sleep 0.1
+  done
+  DONE[kafka-http]=$(sub "$t0" "$(now)")
+  kill -0 $hpid 2>/dev/null || { tail -20 "$work/kafka-http.log"; echo "correlatord (kafka-http) died" >&2; exit 1; }
+  MEM[kafka-http]=$(hwm $hpid)
+  echo "   $n alerts decided after ${DONE[kafka-http]} s, peak RSS ${MEM[kafka-http]} MiB"
+  kill $hpid; wait $hpid 2>/dev/null || true
+fi
+
 echo
 echo "| | alerts accepted/s | grouped output complete after | peak RSS | per active alert |"
 echo "|---|---|---|---|---|"
-for k in am http kafka; do
+for k in am http kafka kafka-http; do
   [ -n "${RATE[$k]:-}" ] || continue
   name=$([ $k = am ] && echo "Alertmanager" || echo "correlatord ($k)")
   per=$(awk -v m="${MEM[$k]}" -v n="$alerts" 'BEGIN {printf "%.0f", m * 1048576 / n}')
   echo "| $name | ${RATE[$k]} | ${DONE[$k]} s | ${MEM[$k]} MiB | $per B |"
 done
-for k in http kafka; do
+for k in http kafka kafka-http; do
   [ -n "${RATE[$k]:-}" ] && [ -n "${RATE[am]:-}" ] || continue
   awk -v a="${RATE[am]}" -v b="${RATE[$k]}" -v k="$k" 'BEGIN {printf "correlatord (%s) / Alertmanager accepted rate: %.1fx\n", k, b / a}'
 done
