@@ -150,6 +150,36 @@ func (c *Changelog) Read(ctx context.Context, partition int, fn func(ChangelogRe
 // bounds returns the first offset and the end offset (the next to be
 // written) of partition, from its leader.
 func (c *Changelog) bounds(ctx context.Context, partition int) (first, last int64, err error) {
+	// A changelog created moments ago (the first start of an instance)
+	// may have no leader yet for a while: wait for one rather than fail
+	// the restore, which ended the whole generation and left the group
+	// rebalancing for seconds in the middle of a storm.
+	deadline := time.Now().Add(changelogLeaderWait)
+	for backoff := 50 * time.Millisecond; ; backoff = min(backoff*2, time.Second) {
+		first, last, err = c.boundsOnce(ctx, partition)
+		if err == nil || !temporaryKafkaError(err) || time.Now().Add(backoff).After(deadline) {
+			return first, last, err
+		}
+		c.logger.Debug("changelog partition not ready; waiting", zap.Int("partition", partition), zap.Duration("backoff", backoff), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// changelogLeaderWait bounds the wait for a changelog partition's leader.
+const changelogLeaderWait = 30 * time.Second
+
+// temporaryKafkaError reports whether err is one a retry may cure: no
+// leader yet, a leader election, a topic the broker is still creating.
+func temporaryKafkaError(err error) bool {
+	var ke kafka.Error
+	return errors.As(err, &ke) && ke.Temporary()
+}
+
+func (c *Changelog) boundsOnce(ctx context.Context, partition int) (first, last int64, err error) {
 	var errs []error
 	for _, b := range c.cfg.Brokers {
 		conn, err := c.dialer.DialLeader(ctx, "tcp", b, c.topic, partition)

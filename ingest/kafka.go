@@ -19,6 +19,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 	"go.uber.org/zap"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/correlatord/correlatord/event"
 )
@@ -128,12 +129,15 @@ func (c *Consumer) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Fetching runs apart from decoding, so a batch can gather every message
-	// already fetched without waiting on the network for more.
-	msgs := make(chan kafka.Message, 512)
+	// already fetched without waiting on the network for more. What is
+	// fetched ahead is bounded in bytes, not only in messages: a message may
+	// carry a thousand alerts, and 512 of those held 150 MB.
+	msgs := make(chan kafka.Message, fetchAheadMessages)
+	ahead := semaphore.NewWeighted(fetchAheadBytes)
 	fetchErr := make(chan error, 1)
 	go func() {
 		defer close(msgs)
-		fetchErr <- c.fetchLoop(ctx, msgs)
+		fetchErr <- c.fetchLoop(ctx, msgs, ahead)
 	}()
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -141,7 +145,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		defer wg.Done()
 		c.commitLoop(ctx)
 	}()
-	err := c.processLoop(ctx, msgs)
+	err := c.processLoop(ctx, msgs, ahead)
 	cancel()
 	for range msgs { // let the fetch goroutine exit
 	}
@@ -155,7 +159,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return err
 }
 
-func (c *Consumer) fetchLoop(ctx context.Context, out chan<- kafka.Message) error {
+// Bounds on what the consumer fetches ahead of decoding.
+const (
+	fetchAheadMessages = 8192
+	fetchAheadBytes    = 64 << 20
+)
+
+// fetchCost is what a fetched message holds of the fetch-ahead budget
+// until its batch is decoded. Every message costs a little, so a flood of
+// tiny ones is bounded too, and none costs more than the whole budget.
+func fetchCost(m *kafka.Message) int64 {
+	return min(int64(len(m.Key)+len(m.Value))+256, fetchAheadBytes)
+}
+
+func (c *Consumer) fetchLoop(ctx context.Context, out chan<- kafka.Message, ahead *semaphore.Weighted) error {
 	backoff := 100 * time.Millisecond
 	for {
 		m, err := c.fetcher.FetchMessage(ctx)
@@ -178,6 +195,9 @@ func (c *Consumer) fetchLoop(ctx context.Context, out chan<- kafka.Message) erro
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		if err := ahead.Acquire(ctx, fetchCost(&m)); err != nil {
+			return err
+		}
 		select {
 		case out <- m:
 		case <-ctx.Done():
@@ -186,7 +206,7 @@ func (c *Consumer) fetchLoop(ctx context.Context, out chan<- kafka.Message) erro
 	}
 }
 
-func (c *Consumer) processLoop(ctx context.Context, msgs <-chan kafka.Message) error {
+func (c *Consumer) processLoop(ctx context.Context, msgs <-chan kafka.Message, ahead *semaphore.Weighted) error {
 	var (
 		batch   []kafka.Message
 		events  []event.Event
@@ -202,9 +222,12 @@ func (c *Consumer) processLoop(ctx context.Context, msgs <-chan kafka.Message) e
 		batch = gather(append(batch, m), msgs, c.opts.MaxBatchEvents, max(c.opts.MaxMessageBytes, 1<<20))
 		events, dls = events[:0], dls[:0]
 		now := c.opts.Now()
+		var cost int64
 		for i := range batch {
+			cost += fetchCost(&batch[i])
 			events, dls = c.decodeMessage(&batch[i], events, dls, now)
 		}
+		ahead.Release(cost) // decoded events do not share the payloads' memory
 		if err := c.writeDeadLetters(ctx, dls); err != nil {
 			return err // only a cancelled context
 		}
