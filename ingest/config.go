@@ -22,8 +22,10 @@ type KafkaConfig struct {
 	// GroupID names the consumer group shared by every instance. Default
 	// "correlatord".
 	GroupID string `yaml:"group_id"`
-	// IngestTopic receives what the HTTP endpoints accept. Default: the first
-	// of Topics.
+	// IngestTopic, when set, receives what the HTTP endpoints accept, for
+	// the consumer group (and anyone else) to read. Default empty: the HTTP
+	// endpoints bind and key what they accept as the first stage does and
+	// produce it straight to KeyedTopic, one Kafka hop fewer.
 	IngestTopic string `yaml:"ingest_topic"`
 	// DeadLetterTopic receives messages that could not be decoded, with the
 	// reason in the correlator-error header. Default "correlator.deadletter".
@@ -103,9 +105,6 @@ func (c *KafkaConfig) SetDefaults() {
 	if c.GroupID == "" {
 		c.GroupID = "correlatord"
 	}
-	if c.IngestTopic == "" {
-		c.IngestTopic = c.Topics[0]
-	}
 	if c.DeadLetterTopic == "" {
 		c.DeadLetterTopic = "correlator.deadletter"
 	}
@@ -164,8 +163,10 @@ func (c *KafkaConfig) Validate() error {
 			bad(fmt.Sprintf("topics[%d]", i), "%v", err)
 		}
 	}
-	if err := validTopic(c.IngestTopic); err != nil {
-		bad("ingest_topic", "%v", err)
+	if c.IngestTopic != "" {
+		if err := validTopic(c.IngestTopic); err != nil {
+			bad("ingest_topic", "%v", err)
+		}
 	}
 	if err := validTopic(c.DeadLetterTopic); err != nil {
 		bad("dead_letter_topic", "%v", err)

@@ -84,7 +84,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		produced: f.NewCounter(prometheus.CounterOpts{
 			Name: "correlator_ingest_kafka_produced_messages_total",
-			Help: "Events produced to the ingest topic by the HTTP endpoints and acknowledged by the broker.",
+			Help: "Events produced to Kafka (the ingest topic, or the keyed topic by the first stage) and acknowledged by the broker.",
 		}),
 		produceErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "correlator_ingest_kafka_produce_errors_total",
@@ -149,3 +149,10 @@ func (m *Metrics) rejected(transport, reason string, n int) {
 		m.eventsRejected.WithLabelValues(transport, reason).Add(float64(n))
 	}
 }
+
+// Produced counts n events the broker acknowledged; for producers outside
+// this package (the daemon's first stage).
+func (m *Metrics) Produced(n int) { m.produced.Add(float64(n)) }
+
+// ProduceFailed counts a failed produce request.
+func (m *Metrics) ProduceFailed() { m.produceErrors.Inc() }

@@ -72,7 +72,7 @@ func keyerTestEvents(t *testing.T, n int) []event.Event {
 func TestKeyerProducesInOrder(t *testing.T) {
 	cfg := correlate.DefaultConfig()
 	w := &flakyWriter{failures: 2, release: make(chan struct{})}
-	k := newKeyer(w, nil, newPartitionKeyer(nil, &cfg), nil)
+	k := newKeyer(w, nil, newPartitionKeyer(nil, &cfg), nil, nil)
 	ctx := context.Background()
 	evs := keyerTestEvents(t, 50)
 
@@ -132,7 +132,7 @@ func TestKeyerProducesInOrder(t *testing.T) {
 func TestKeyerCloseStopsRetrying(t *testing.T) {
 	cfg := correlate.DefaultConfig()
 	w := &flakyWriter{failures: 1 << 30}
-	k := newKeyer(w, nil, newPartitionKeyer(nil, &cfg), nil)
+	k := newKeyer(w, nil, newPartitionKeyer(nil, &cfg), nil, nil)
 	if _, err := k.Handle(context.Background(), keyerTestEvents(t, 3)); err != nil {
 		t.Fatal(err)
 	}

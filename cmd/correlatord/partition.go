@@ -119,17 +119,19 @@ func seq(n int) []int {
 
 // keyer is the first stage's ingest.Handler: it binds events to CIs and
 // produces them onto the keyed topic. An event is durable once the broker
-// acknowledged it there.
+// acknowledged it there. The HTTP endpoints use it too, unless
+// kafka.ingest_topic is set.
 //
 // Producing runs in a goroutine of its own, behind a short queue of
 // batches: the consumer decodes and encodes the next batch while the broker
 // acknowledges the last one. Batches go out one at a time, in order, so
 // events of one key keep their order even when a produce is retried.
 type keyer struct {
-	writer ingest.MessageWriter
-	binder ciBinder // nil: no CMDB
-	keys   *partitionKeyer
-	logger *zap.Logger
+	writer  ingest.MessageWriter
+	binder  ciBinder // nil: no CMDB
+	keys    *partitionKeyer
+	metrics *ingest.Metrics // nil: none
+	logger  *zap.Logger
 
 	queue chan keyedBatch
 	stop  context.CancelFunc
@@ -155,9 +157,9 @@ type keyedBatch struct {
 // bound), so the queue holds a few megabytes.
 const keyerQueueBatches = 4
 
-func newKeyer(writer ingest.MessageWriter, binder ciBinder, keys *partitionKeyer, logger *zap.Logger) *keyer {
+func newKeyer(writer ingest.MessageWriter, binder ciBinder, keys *partitionKeyer, metrics *ingest.Metrics, logger *zap.Logger) *keyer {
 	ctx, stop := context.WithCancel(context.Background())
-	k := &keyer{writer: writer, binder: binder, keys: keys, logger: logger,
+	k := &keyer{writer: writer, binder: binder, keys: keys, metrics: metrics, logger: logger,
 		queue: make(chan keyedBatch, keyerQueueBatches), stop: stop, done: make(chan struct{}), moved: make(chan struct{})}
 	go k.produceLoop(ctx)
 	return k
@@ -204,11 +206,27 @@ func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error
 func (k *keyer) produceLoop(ctx context.Context) {
 	defer close(k.done)
 	for b := range k.queue {
-		if err := k.produce(ctx, b.msgs); err != nil {
+		// Batches that queued meanwhile (HTTP requests, the consumer) go
+		// out with this one, in one produce: one round trip for all of
+		// them, and still in order.
+		msgs, pos := b.msgs, b.pos
+	more:
+		for range keyerQueueBatches {
+			select {
+			case nb, ok := <-k.queue:
+				if !ok {
+					break more
+				}
+				msgs, pos = append(msgs, nb.msgs...), nb.pos
+			default:
+				break more
+			}
+		}
+		if err := k.produce(ctx, msgs); err != nil {
 			return // stopped: what is left is not durable, so not committed
 		}
 		k.mu.Lock()
-		k.durable = b.pos
+		k.durable = pos
 		close(k.moved)
 		k.moved = make(chan struct{})
 		k.mu.Unlock()
@@ -223,7 +241,13 @@ func (k *keyer) produce(ctx context.Context, msgs []kafka.Message) error {
 	for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 10*time.Second) {
 		err := ingest.ShortWriteError(k.writer.WriteMessages(ctx, msgs...))
 		if err == nil {
+			if k.metrics != nil {
+				k.metrics.Produced(len(msgs))
+			}
 			return nil
+		}
+		if k.metrics != nil {
+			k.metrics.ProduceFailed()
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("produce %d events to the keyed topic: %w", len(msgs), err)

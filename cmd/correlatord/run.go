@@ -231,11 +231,6 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 			return err
 		}
 		cleanups = append(cleanups, dlq.Close)
-		producer, err := ingest.NewWriter(kc, kc.IngestTopic, logger)
-		if err != nil {
-			return err
-		}
-		cleanups = append(cleanups, producer.Close)
 		keyed, err := ingest.NewWriter(kc, kc.KeyedTopic, logger)
 		if err != nil {
 			return err
@@ -253,8 +248,20 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		}
 		cleanups = append(cleanups, commands.Close)
 		state.commands = &commandRouter{writer: commands}
-		forwarder = &ingest.KafkaForwarder{Writer: producer, Metrics: ingestMetrics}
-		first = newKeyer(keyed, binder, newPartitionKeyer(topology, &cfg.Correlate), logger)
+		first = newKeyer(keyed, binder, newPartitionKeyer(topology, &cfg.Correlate), ingestMetrics, logger)
+		if kc.IngestTopic != "" {
+			producer, err := ingest.NewWriter(kc, kc.IngestTopic, logger)
+			if err != nil {
+				return err
+			}
+			cleanups = append(cleanups, producer.Close)
+			forwarder = &ingest.KafkaForwarder{Writer: producer, Metrics: ingestMetrics}
+		} else {
+			// What the HTTP endpoints accept goes straight to the keyed
+			// topic, bound and keyed as the first stage does; a request
+			// is answered once the broker has it.
+			forwarder = &ingest.PipelineForwarder{Handler: first}
+		}
 		cleanups = append(cleanups, func() error {
 			// After the orderly Close at shutdown this returns at once; on
 			// a failed start it stops the producer goroutine.
