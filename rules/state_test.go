@@ -135,3 +135,36 @@ func TestNoMatchPathDoesNotAllocate(t *testing.T) {
 	}
 	_ = event.Event{}
 }
+
+// TestFullStateSweepsOnlyWhenSomethingIsStale: a state full of fresh
+// alerts is not swept for every second of a storm (each sweep visits it
+// all), yet an alert that became stale is swept before a fresh one is
+// evicted for room.
+func TestFullStateSweepsOnlyWhenSomethingIsStale(t *testing.T) {
+	h := newHarness(t, `rules: []`, withConfig(func(c *Config) {
+		c.State.MaxAlerts = 10
+		c.State.FiringTTL = time.Hour
+		c.State.ResolvedTTL = 20 * time.Minute
+	}))
+	for i := range 11 {
+		h.dec(time.Duration(i)*time.Second, alert("A", "i", fmt.Sprint(i)))
+	}
+	swept := h.en.lastSweep
+	for i := 11; i < 100; i++ { // a storm: full, nothing stale
+		h.dec(time.Duration(i)*time.Second, alert("A", "i", fmt.Sprint(i)))
+	}
+	if h.en.lastSweep != swept {
+		t.Errorf("swept again at %v with nothing stale", time.Duration(h.en.lastSweep-swept))
+	}
+	overflow := testutil.ToFloat64(h.en.m.evicted[stateAlerts][evictOverflow])
+	// One alert resolves; past its 20-minute TTL, before any firing one's,
+	// a new alert makes room by sweeping it, not by evicting a fresh one.
+	h.dec(time.Minute+99*time.Second, resolved(alert("A", "i", "99")))
+	h.dec(25*time.Minute, alert("A", "i", "new"))
+	if v := testutil.ToFloat64(h.en.m.evicted[stateAlerts][evictExpired]); v != 1 {
+		t.Errorf("%v expired evictions, want the resolved alert's", v)
+	}
+	if v := testutil.ToFloat64(h.en.m.evicted[stateAlerts][evictOverflow]); v != overflow {
+		t.Errorf("%v overflow evictions after the resolution, want none more (%v before)", v-overflow, overflow)
+	}
+}
