@@ -467,8 +467,11 @@ func TestDefaultValues(t *testing.T) {
 	if !slices.Equal(c.Command, []string{"correlatord"}) {
 		t.Errorf("command = %q", c.Command)
 	}
-	if len(c.Env) != 0 {
-		t.Errorf("env = %+v: no secret is configured by default", c.Env)
+	// No secret is configured by default; the Go runtime learns the
+	// container's memory limit.
+	if len(c.Env) != 1 || c.Env[0].Name != "GOMEMLIMIT" || c.Env[0].ValueFrom == nil ||
+		c.Env[0].ValueFrom.ResourceFieldRef == nil || c.Env[0].ValueFrom.ResourceFieldRef.Resource != "limits.memory" {
+		t.Errorf("env = %+v, want only GOMEMLIMIT from limits.memory", c.Env)
 	}
 	if v := volume(t, d, "data"); v.EmptyDir == nil || v.EmptyDir.SizeLimit == nil {
 		t.Errorf("data volume = %+v, want a size-limited emptyDir", v.VolumeSource)
