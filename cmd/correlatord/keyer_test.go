@@ -146,3 +146,46 @@ func TestKeyerCloseStopsRetrying(t *testing.T) {
 		t.Fatal("WaitDurable after a stop without producing succeeded")
 	}
 }
+
+// TestKeyerBackpressureHonoursContexts: with the broker stuck and the
+// queue full, a caller waiting its turn gives up when its context ends
+// (an HTTP request answers 503) instead of waiting for the one ahead.
+func TestKeyerBackpressureHonoursContexts(t *testing.T) {
+	cfg := correlate.DefaultConfig()
+	w := &flakyWriter{release: make(chan struct{})}
+	k := newKeyer(w, nil, newPartitionKeyer(nil, &cfg), nil, nil)
+	defer k.Close(context.Background())
+	evs := keyerTestEvents(t, 1)
+	// Fill the producer and the queue until a call is refused.
+	for n := 0; ; n++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		_, err := k.Handle(ctx, evs)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			break
+		} else if err != nil || n > 100 {
+			t.Fatalf("call %d: %v", n, err)
+		}
+	}
+	// One caller waits on the full queue, holding its turn...
+	blocked := make(chan error, 1)
+	go func() {
+		_, err := k.Handle(context.Background(), evs)
+		blocked <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	// ...and the next gives up on time.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := k.Handle(ctx, evs); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Handle behind a blocked one = %v, want its deadline", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("gave up after %v", d)
+	}
+	close(w.release)
+	if err := <-blocked; err != nil {
+		t.Fatalf("the blocked caller, once the broker is back: %v", err)
+	}
+}

@@ -137,7 +137,10 @@ type keyer struct {
 	stop  context.CancelFunc
 	done  chan struct{}
 
-	sendMu   sync.Mutex // orders positions as batches enter the queue
+	// send is held (a token in it) while a batch enters the queue, so
+	// positions follow queue order; a channel rather than a mutex, so an
+	// HTTP request waiting for it gives up when its context ends.
+	send     chan struct{}
 	accepted uint64
 	closed   bool
 
@@ -160,7 +163,8 @@ const keyerQueueBatches = 4
 func newKeyer(writer ingest.MessageWriter, binder ciBinder, keys *partitionKeyer, metrics *ingest.Metrics, logger *zap.Logger) *keyer {
 	ctx, stop := context.WithCancel(context.Background())
 	k := &keyer{writer: writer, binder: binder, keys: keys, metrics: metrics, logger: logger,
-		queue: make(chan keyedBatch, keyerQueueBatches), stop: stop, done: make(chan struct{}), moved: make(chan struct{})}
+		queue: make(chan keyedBatch, keyerQueueBatches), stop: stop, done: make(chan struct{}), moved: make(chan struct{}),
+		send: make(chan struct{}, 1)}
 	go k.produceLoop(ctx)
 	return k
 }
@@ -186,8 +190,12 @@ func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error
 		}
 		msgs[i] = kafka.Message{Key: []byte(k.keys.key(&ev)), Value: buf[start:len(buf):len(buf)]}
 	}
-	k.sendMu.Lock()
-	defer k.sendMu.Unlock()
+	select {
+	case k.send <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	defer func() { <-k.send }()
 	if k.closed {
 		return 0, fmt.Errorf("first stage stopped: %d events not produced", len(events))
 	}
@@ -292,12 +300,12 @@ func (k *keyer) WaitDurable(ctx context.Context, pos uint64) error {
 // Close produces what is queued, until ctx ends, and stops the producer.
 // The consumers must have stopped: Handle fails from now on.
 func (k *keyer) Close(ctx context.Context) {
-	k.sendMu.Lock()
+	k.send <- struct{}{}
 	if !k.closed {
 		k.closed = true
 		close(k.queue)
 	}
-	k.sendMu.Unlock()
+	<-k.send
 	select {
 	case <-k.done:
 	case <-ctx.Done():
