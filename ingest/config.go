@@ -58,6 +58,12 @@ type KafkaConfig struct {
 	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// CommitInterval is how often durable offsets are committed. Default 1s.
 	CommitInterval time.Duration `yaml:"commit_interval"`
+	// StateInterval is how often the stateful stage writes each
+	// partition's changed state to the changelog and commits its offsets.
+	// Notifications go out every CommitInterval regardless. A longer one
+	// costs less in a storm, and more events to process again after a
+	// crash. Default 5s; at least CommitInterval.
+	StateInterval time.Duration `yaml:"state_interval"`
 	// MaxBatchEvents bounds the events handed downstream in one call.
 	// Default 5000.
 	MaxBatchEvents int `yaml:"max_batch_events"`
@@ -125,6 +131,9 @@ func (c *KafkaConfig) SetDefaults() {
 	}
 	if c.CommitInterval == 0 {
 		c.CommitInterval = time.Second
+	}
+	if c.StateInterval == 0 {
+		c.StateInterval = max(5*time.Second, c.CommitInterval)
 	}
 	if c.MaxBatchEvents == 0 {
 		c.MaxBatchEvents = 5000
@@ -225,6 +234,9 @@ func (c *KafkaConfig) Validate() error {
 	}
 	if c.CommitInterval < 10*time.Millisecond {
 		bad("commit_interval", "must be at least 10ms, got %s", c.CommitInterval)
+	}
+	if c.StateInterval < c.CommitInterval {
+		bad("state_interval", "must be at least commit_interval (%s), got %s", c.CommitInterval, c.StateInterval)
 	}
 	if c.MaxBatchEvents < 1 {
 		bad("max_batch_events", "must be > 0, got %d", c.MaxBatchEvents)

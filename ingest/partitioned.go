@@ -54,6 +54,16 @@ type PartitionWorker interface {
 	Close()
 }
 
+// Flusher is a PartitionWorker with output that should not wait for the
+// next checkpoint (notifications). Between checkpoints, every
+// CommitInterval, Flush takes it and returns the function that sends it,
+// run like a checkpoint's: on another goroutine, one at a time, in order
+// with the checkpoints. Sending before the state is written is safe where
+// the output is idempotent: after a crash it is made again, the same.
+type Flusher interface {
+	Flush() func(ctx context.Context) error
+}
+
 // HeaderCommand marks a message of the keyed topic that carries an
 // operator command instead of an event: commands travel with the events of
 // their partition, so they are applied in order by whoever owns it, and are
@@ -96,8 +106,14 @@ type PartitionedOptions struct {
 	GroupID string
 	// MaxBatchEvents bounds the events handed to a worker at once.
 	MaxBatchEvents int
-	// CommitInterval is how often workers checkpoint and offsets commit.
+	// CommitInterval is how often workers flush (Flusher) or checkpoint.
 	CommitInterval time.Duration
+	// StateInterval is how often workers checkpoint and offsets commit,
+	// at a CommitInterval tick. A checkpoint rewrites the changed state:
+	// in a storm, where every incident changes all the time, checkpoints
+	// every second drained 58k alerts/s, every 5 s 82k. Default (and at
+	// least) CommitInterval.
+	StateInterval time.Duration
 	// IdleInterval is how long a partition waits without messages before
 	// Idle is called. Default 1s.
 	IdleInterval time.Duration
@@ -169,6 +185,7 @@ func NewPartitionedConsumer(cfg KafkaConfig, opts PartitionedOptions, open Parti
 	if opts.CommitInterval <= 0 {
 		opts.CommitInterval = time.Second
 	}
+	opts.StateInterval = max(opts.StateInterval, opts.CommitInterval)
 	if opts.IdleInterval <= 0 {
 		opts.IdleInterval = time.Second
 	}
@@ -363,10 +380,13 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 		c.metrics.commits.Inc()
 		lastCommitted = next
 	}
-	// One checkpoint in flight at a time: lastCommitted and the order of
-	// the changelog writes belong to it. A tick that finds one still
-	// running (ClickHouse slow) is skipped.
+	// One checkpoint or flush in flight at a time: lastCommitted and the
+	// order of the changelog writes belong to it, and a flush's output goes
+	// before the next checkpoint's. A tick that finds one still running
+	// (ClickHouse slow) is skipped.
 	var inflight chan struct{}
+	flusher, _ := w.(Flusher)
+	lastState := time.Now()
 	checkpoint := func() {
 		if inflight != nil {
 			select {
@@ -376,12 +396,27 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 				return
 			}
 		}
-		finish := w.Checkpoint()
+		var run func()
+		switch now := time.Now(); {
+		case now.Sub(lastState) >= c.opts.StateInterval:
+			lastState = now
+			finish := w.Checkpoint()
+			run = func() { commitAfter(ctx, finish) }
+		case flusher != nil:
+			flush := flusher.Flush()
+			run = func() {
+				if err := flush(ctx); err != nil {
+					log.Warn("flush failed; the output goes with the next flush or checkpoint", zap.Error(err))
+				}
+			}
+		default:
+			return
+		}
 		done := make(chan struct{})
 		inflight = done
 		go func() {
 			defer close(done)
-			commitAfter(ctx, finish)
+			run()
 		}()
 	}
 	defer func() {

@@ -47,7 +47,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestBadConfigs(t *testing.T) {
-	for file, want := range map[string]string{
+	table := map[string]string{
 		"unknown-field.bad.yml":    "field topcs not found",
 		"bad-broker.bad.yml":       `kafka.brokers[0]: "localhost" is not host:port`,
 		"dlq-consumed.bad.yml":     "kafka.dead_letter_topic: \"correlator.deadletter\" is also consumed",
@@ -56,7 +56,9 @@ func TestBadConfigs(t *testing.T) {
 		"two-docs.bad.yml":         "more than one YAML document",
 		"clickhouse-batch.bad.yml": "clickhouse.batch.max_rows",
 		"sasl.bad.yml":             `kafka.sasl.mechanism: "GSSAPI" is not one of`,
-	} {
+		"state-interval.bad.yml":   "kafka.state_interval: must be at least commit_interval (2s), got 1s",
+	}
+	for file, want := range table {
 		t.Run(file, func(t *testing.T) {
 			_, err := loadConfig(filepath.Join("testdata", file))
 			if err == nil {
@@ -72,8 +74,8 @@ func TestBadConfigs(t *testing.T) {
 	}
 	// Every .bad.yml file is covered by the table above.
 	files, _ := filepath.Glob("testdata/*.bad.yml")
-	if len(files) != 8 {
-		t.Errorf("%d bad files in testdata, the table covers 8", len(files))
+	if len(files) != len(table) {
+		t.Errorf("%d bad files in testdata, the table covers %d", len(files), len(table))
 	}
 }
 

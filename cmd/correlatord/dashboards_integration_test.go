@@ -152,6 +152,7 @@ func TestDashboardQueries(t *testing.T) {
   state_topic: %s.state
   topic_partitions: 1
   commit_interval: 200ms
+  state_interval: 1s
 clickhouse:
   addr: [%s]
   database: %s

@@ -210,6 +210,7 @@ func daemonConfig(broker, topic, group, chAddr, db string) string {
   keyed_topic: %s.keyed
   state_topic: %s.state
   commit_interval: 200ms
+  state_interval: 1s
 clickhouse:
   addr: [%s]
   database: %s

@@ -420,7 +420,7 @@ type partitionWorker struct {
 	next      int64      // offset after the last message handled
 	changed   bool       // state changed since the last checkpoint
 	unsent    []correlate.StateRecord
-	outgoing  []notify.Notification // notifications for the next checkpoint
+	outgoing  []notify.Notification // notifications for the next flush or checkpoint
 	lastEvent time.Time             // wall clock of the last event, for Idle
 	lastIdle  time.Time
 	live      int // incidents in the engine, for the gauge
@@ -718,6 +718,37 @@ func (w *partitionWorker) Checkpoint() func(context.Context) (int64, error) {
 		w.recs = out[:0]
 		w.stage.metrics.stateBytes.Add(float64(n + len(meta)))
 		return next, nil
+	}
+}
+
+// Flush implements ingest.Flusher: the notifications go out between state
+// checkpoints (kafka.state_interval), every kafka.commit_interval, after
+// the rows and records they speak of, as at a checkpoint. A crash before
+// the next checkpoint makes them again, under the same keys.
+func (w *partitionWorker) Flush() func(context.Context) error {
+	w.mu.Lock()
+	pos := w.pipe.position()
+	outgoing := w.outgoing
+	w.outgoing = nil
+	w.mu.Unlock()
+	if len(outgoing) == 0 {
+		return func(context.Context) error { return nil }
+	}
+	return func(ctx context.Context) error {
+		err := w.pipe.WaitDurable(ctx, pos)
+		if err == nil && w.stage.records != nil {
+			err = w.stage.records.waitDurable(ctx)
+		}
+		if err == nil {
+			err = w.stage.outbox.Enqueue(ctx, outgoing)
+		}
+		if err != nil {
+			w.mu.Lock()
+			w.outgoing = append(outgoing, w.outgoing...)
+			w.mu.Unlock()
+			return fmt.Errorf("queueing %d notifications: %w", len(outgoing), err)
+		}
+		return nil
 	}
 }
 

@@ -35,6 +35,7 @@ func partitionTestConfig(broker, topic, group, cmdbFile string) string {
   state_topic: %s.state
   topic_partitions: 4
   commit_interval: 200ms
+  state_interval: 1s
 cmdb:
   file: %s
 ingest:

@@ -312,6 +312,7 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 			GroupID:        kc.StateGroupID,
 			MaxBatchEvents: kc.MaxBatchEvents,
 			CommitInterval: kc.CommitInterval,
+			StateInterval:  kc.StateInterval,
 			Limits:         cfg.limits(),
 			Defaults:       cfg.eventDefaults(),
 		}, state.open, dlq, ingestMetrics, reg, logger)
