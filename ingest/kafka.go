@@ -131,7 +131,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// Fetching runs apart from decoding, so a batch can gather every message
 	// already fetched without waiting on the network for more. What is
 	// fetched ahead is bounded in bytes, not only in messages: a message may
-	// carry a thousand alerts, and 512 of those held 150 MB.
+	// carry a thousand alerts, and 512 of those are 150 MB.
 	msgs := make(chan kafka.Message, fetchAheadMessages)
 	ahead := semaphore.NewWeighted(fetchAheadBytes)
 	fetchErr := make(chan error, 1)
@@ -528,7 +528,7 @@ func NewReader(cfg KafkaConfig, logger *zap.Logger) (*kafka.Reader, error) {
 		MaxBytes:    max(cfg.MaxMessageBytes*2, 10<<20),
 		MaxWait:     250 * time.Millisecond,
 		// The queue holds whole messages, which may each carry a list of
-		// a thousand alerts: 1,000 of them held 300 MB in a storm.
+		// a thousand alerts: 1,000 of those are 300 MB.
 		QueueCapacity:         100,
 		StartOffset:           start,
 		CommitInterval:        0,
