@@ -87,10 +87,17 @@ func (r *ChangeRecord) Start() time.Time {
 	return r.PlannedStart
 }
 
-// End returns when the change window ends: the actual end if known.
+// End returns when the change window ends: the actual end if known, else
+// the planned end. A change that started at or after its planned end, with
+// no actual end yet, runs its planned duration from its actual start
+// instead: its window would otherwise be empty, never active (found by
+// FuzzDecodeChange).
 func (r *ChangeRecord) End() time.Time {
 	if !r.ActualEnd.IsZero() {
 		return r.ActualEnd
+	}
+	if !r.ActualStart.IsZero() && !r.PlannedEnd.After(r.ActualStart) {
+		return r.ActualStart.Add(r.PlannedEnd.Sub(r.PlannedStart))
 	}
 	return r.PlannedEnd
 }

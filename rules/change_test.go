@@ -41,6 +41,41 @@ func TestDecodeChange(t *testing.T) {
 	}
 }
 
+// TestLateChangeKeepsItsDuration: a change that started after its planned
+// end, with no actual end yet, runs its planned duration from its actual
+// start, instead of a window that ends before it begins.
+func TestLateChangeKeepsItsDuration(t *testing.T) {
+	r, err := DecodeChange([]byte(`{"id":"CHG2","cis":["db-1"],"status":"in_progress",
+		"planned_start":"2026-01-05T10:00:00Z","planned_end":"2026-01-05T11:00:00Z","actual_start":"2026-01-05T13:00:00Z"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := t0.Add(4 * time.Hour); !r.End().Equal(want) {
+		t.Fatalf("end %v, want %v", r.End(), want)
+	}
+	s := NewChangeStore(ChangeStoreOptions{})
+	if err := s.Apply(r); err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Duration{3 * time.Hour, 3*time.Hour + 59*time.Minute} {
+		if _, ok := s.Active("db-1", t0.Add(at)); !ok {
+			t.Errorf("not active %v after 10:00", at)
+		}
+	}
+	if _, ok := s.Active("db-1", t0.Add(4*time.Hour)); ok {
+		t.Error("still active after its planned duration")
+	}
+	// Started before its planned end, early or late: the planned end
+	// stands.
+	for _, start := range []time.Duration{-30 * time.Minute, 30 * time.Minute} {
+		other := r
+		other.ActualStart = t0.Add(start)
+		if want := t0.Add(time.Hour); !other.End().Equal(want) {
+			t.Errorf("started at 10:00%+v: end %v, want %v", start, other.End(), want)
+		}
+	}
+}
+
 func TestChangeStore(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	s := NewChangeStore(ChangeStoreOptions{Registerer: reg, Retention: 24 * time.Hour, MaxRecords: 3})
