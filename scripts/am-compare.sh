@@ -58,6 +58,25 @@ rate_of() { sed -n 's/.* \([0-9]*\) events\/s$/\1/p'; }
 
 declare -A RATE DONE MEM
 
+# kafka_config NAME TOPIC writes $work/NAME.yml: correlatord with Kafka on,
+# consuming TOPIC with topics and a group of its own, grouping by instance.
+kafka_config() {
+  cat >"$work/$1.yml" <<YAML
+data_dir: $work/$1-data
+ingest:
+  max_event_age: 0s
+kafka:
+  brokers: [$CORRELATORD_DEV_KAFKA]
+  topics: [$2]
+  group_id: $2
+  dead_letter_topic: $2.dlq
+  keyed_topic: $2.keyed
+  state_topic: $2.state
+correlate:
+  group_by: [instance]
+YAML
+}
+
 # --- 1. Alertmanager -------------------------------------------------------
 if want am; then
 bin/loadgen --sink.listen 127.0.0.1:19095 >/dev/null &
@@ -137,20 +156,7 @@ if want kafka && { curl -s --max-time 2 "$CORRELATORD_DEV_KAFKA" >/dev/null 2>&1
   echo "== correlatord through Kafka (topic $run)"
   bin/loadgen --kafka.brokers "$CORRELATORD_DEV_KAFKA" --topic "$run" --format am-v2 --events "$alerts" --hosts "$hosts" \
     --per-message $batch --resolved 0 --workers 4 --acks 1 --partitions 4 >/dev/null
-  cat >"$work/kafka.yml" <<YAML
-data_dir: $work/kafka-data
-ingest:
-  max_event_age: 0s
-kafka:
-  brokers: [$CORRELATORD_DEV_KAFKA]
-  topics: [$run]
-  group_id: $run
-  dead_letter_topic: $run.dlq
-  keyed_topic: $run.keyed
-  state_topic: $run.state
-correlate:
-  group_by: [instance]
-YAML
+  kafka_config kafka "$run"
   t0=$(now)
   bin/correlatord --config.file "$work/kafka.yml" --web.listen-address 127.0.0.1:19471 --log.level warn \
     ${AMCOMPARE_PROFILE:+--web.enable-pprof} >"$work/kafka.log" 2>&1 &
@@ -190,20 +196,7 @@ fi
 if want kafka-http && (exec 3<>"/dev/tcp/${CORRELATORD_DEV_KAFKA%:*}/${CORRELATORD_DEV_KAFKA#*:}") 2>/dev/null; then
   run=amcmph_$(date +%s)
   echo "== correlatord over HTTP with Kafka on (topic $run)"
-  cat >"$work/kafka-http.yml" <<YAML
-data_dir: $work/kafka-http-data
-ingest:
-  max_event_age: 0s
-kafka:
-  brokers: [$CORRELATORD_DEV_KAFKA]
-  topics: [$run]
-  group_id: $run
-  dead_letter_topic: $run.dlq
-  keyed_topic: $run.keyed
-  state_topic: $run.state
-correlate:
-  group_by: [instance]
-YAML
+  kafka_config kafka-http "$run"
   bin/correlatord --config.file "$work/kafka-http.yml" --web.listen-address 127.0.0.1:19473 --log.level warn >"$work/kafka-http.log" 2>&1 &
   hpid=$!
   pids+=($hpid)
