@@ -263,9 +263,7 @@ func (e *Engine) Restore(records []StateRecord) error {
 				return err
 			}
 		}
-		g := e.restoreGroup(&s, topo)
-		g.savedMembers, g.savedChunks = s.Incident.MemberCount, s.Incident.MemberChunks
-		groups = append(groups, g)
+		groups = append(groups, e.restoreGroup(&s, topo))
 	}
 	slices.SortFunc(groups, func(a, b *group) int {
 		if a.openSeq != b.openSeq {
@@ -349,6 +347,8 @@ func (e *Engine) restoreGroup(s *groupState, topo Topology) *group {
 		reach: map[string]reaches{}, ciDeps: map[string][]Dep{}, explain: map[string]int{}, hopSum: map[string]int{},
 		onset: s.Onset, firing: s.Firing, seen: s.Seen, sigFiring: s.SigFiring, keys: s.Keys,
 		quietSince: s.QuietSince, lastResolve: s.LastResolve, openSeq: s.OpenSeq,
+		// What the changelog holds as it is: nothing of a version 1 record.
+		savedMembers: s.Incident.MemberCount, savedChunks: s.Incident.MemberChunks,
 	}
 	if g.onset == nil {
 		g.onset = map[string]time.Time{}

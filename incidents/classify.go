@@ -141,6 +141,14 @@ func describe(in *Incident, topo Topology) {
 	in.stale = false
 }
 
+// freshen writes in's title and description if they are behind the record
+// (see Incident.stale), before a version of it is handed out or stored.
+func (m *Manager) freshen(in *Incident) {
+	if in.stale {
+		describe(in, m.topo())
+	}
+}
+
 func orDefault(s, d string) string {
 	if s == "" {
 		return d

@@ -116,9 +116,7 @@ func (m *Manager) Incident(id string) (*Incident, bool) {
 	if !ok {
 		return nil, false
 	}
-	if in.stale {
-		describe(in, m.topo())
-	}
+	m.freshen(in)
 	return in.clone(), true
 }
 
@@ -126,9 +124,7 @@ func (m *Manager) Incident(id string) (*Incident, bool) {
 func (m *Manager) Incidents() []*Incident {
 	out := make([]*Incident, 0, len(m.incidents))
 	for _, in := range m.incidents {
-		if in.stale {
-			describe(in, m.topo())
-		}
+		m.freshen(in)
 		out = append(out, in.clone())
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -232,9 +228,7 @@ func (b *batch) changes() []Change {
 		if b.m.opts.NoChanges {
 			continue
 		}
-		if in.stale {
-			describe(in, b.m.topo())
-		}
+		b.m.freshen(in)
 		out = append(out, Change{Incident: in.clone(), Notices: coalesce(b.notices[id]), Transition: b.trans[id]})
 	}
 	for _, id := range b.probs {

@@ -53,9 +53,7 @@ func (m *Manager) AppendChanges(dst []correlate.StateRecord) ([]correlate.StateR
 			dst = append(dst, correlate.StateRecord{Key: keyIncident + id})
 			continue
 		}
-		if in.stale {
-			describe(in, m.topo())
-		}
+		m.freshen(in)
 		v, err := json.Marshal(in)
 		if err != nil {
 			return dst, fmt.Errorf("encode incident %s: %w", id, err)

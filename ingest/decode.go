@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	segjson "github.com/segmentio/encoding/json"
+	"github.com/segmentio/kafka-go"
 	"github.com/valyala/fastjson"
 
 	"github.com/correlatord/correlatord/event"
@@ -458,9 +459,20 @@ func lookup(v *fastjson.Value, key string) *fastjson.Value {
 	return found
 }
 
-// AppendEventJSON appends ev as canonical JSON (FormatEvents) to buf. Many
-// values may share one buffer: a value sliced off it stays valid when a
-// later append moves the buffer.
+// EventMessage encodes ev (AppendEventJSON) at the end of buf into a
+// message keyed by key, and returns it with buf extended. The messages of a
+// batch share one buffer: a value sliced off it stays valid when a later
+// append moves the buffer, as the old array is not reused.
+func EventMessage(buf []byte, ev *event.Event, key string) (kafka.Message, []byte, error) {
+	start := len(buf)
+	buf, err := AppendEventJSON(buf, ev)
+	if err != nil {
+		return kafka.Message{}, buf[:start], fmt.Errorf("encode event %s: %w", ev.ID, err)
+	}
+	return kafka.Message{Key: []byte(key), Value: buf[start:len(buf):len(buf)]}, buf, nil
+}
+
+// AppendEventJSON appends ev as canonical JSON (FormatEvents) to buf.
 //
 // It uses segmentio's encoder without sorting map keys: four times as fast
 // as encoding/json with no allocation, and Decode takes keys in any order.

@@ -48,12 +48,10 @@ func (f *KafkaForwarder) Forward(ctx context.Context, events []event.Event) erro
 	msgs := make([]kafka.Message, len(events))
 	var buf []byte
 	for i := range events {
-		start := len(buf)
 		var err error
-		if buf, err = AppendEventJSON(buf, &events[i]); err != nil {
-			return fmt.Errorf("encode event %s: %w", events[i].ID, err)
+		if msgs[i], buf, err = EventMessage(buf, &events[i], events[i].Fingerprint); err != nil {
+			return err
 		}
-		msgs[i] = kafka.Message{Key: []byte(events[i].Fingerprint), Value: buf[start:len(buf):len(buf)]}
 	}
 	if err := f.Writer.WriteMessages(ctx, msgs...); err != nil {
 		f.Metrics.produceErrors.Inc()

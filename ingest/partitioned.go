@@ -386,7 +386,7 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 	// (ClickHouse slow) is skipped.
 	var inflight chan struct{}
 	flusher, _ := w.(Flusher)
-	lastState := time.Now()
+	lastState := c.opts.Now()
 	checkpoint := func() {
 		if inflight != nil {
 			select {
@@ -397,7 +397,7 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 			}
 		}
 		var run func()
-		switch now := time.Now(); {
+		switch now := c.opts.Now(); {
 		case now.Sub(lastState) >= c.opts.StateInterval:
 			lastState = now
 			finish := w.Checkpoint()

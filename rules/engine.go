@@ -838,17 +838,16 @@ func (en *Engine) sortedKeys(m map[uint64]struct{}) []uint64 {
 func (en *Engine) sweep(nowNS int64) {
 	en.lastSweep = nowNS
 	en.nextExpiry = math.MaxInt64
-	firingTTL, resolvedTTL := int64(en.cfg.State.FiringTTL), int64(en.cfg.State.ResolvedTTL)
 	for fp, st := range en.alerts {
-		age := nowNS - st.lastSeen
-		if st.firing && age > firingTTL || !st.firing && age > resolvedTTL && !st.flapping {
+		exp := en.expiry(&st)
+		if nowNS > exp && (st.firing || !st.flapping) {
 			en.evict(fp, &st, evictExpired)
 			continue
 		}
-		en.nextExpiry = min(en.nextExpiry, en.expiry(&st))
+		en.nextExpiry = min(en.nextExpiry, exp)
 	}
 	for _, s := range en.inhib {
-		en.counts.evicted[stateInhibitSources][evictExpired] += uint64(s.sweep(nowNS, firingTTL))
+		en.counts.evicted[stateInhibitSources][evictExpired] += uint64(s.sweep(nowNS, int64(en.cfg.State.FiringTTL)))
 	}
 }
 

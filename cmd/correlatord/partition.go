@@ -173,9 +173,7 @@ func newKeyer(writer ingest.MessageWriter, binder ciBinder, keys *partitionKeyer
 // for the producer; Durable tells when it is on the keyed topic.
 func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error) {
 	msgs := make([]kafka.Message, len(events))
-	// One buffer for the batch's values: a value stays valid when a later
-	// append moves the buffer, as the old array is not reused.
-	var buf []byte
+	var buf []byte // the batch's values, see ingest.EventMessage
 	for i := range events {
 		ev := events[i] // binding sets CI on a copy: the caller owns events
 		if k.binder != nil {
@@ -183,12 +181,10 @@ func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error
 				ev.CI = ci
 			}
 		}
-		start := len(buf)
 		var err error
-		if buf, err = ingest.AppendEventJSON(buf, &ev); err != nil {
-			return 0, fmt.Errorf("encode event %s: %w", ev.ID, err)
+		if msgs[i], buf, err = ingest.EventMessage(buf, &ev, k.keys.key(&ev)); err != nil {
+			return 0, err
 		}
-		msgs[i] = kafka.Message{Key: []byte(k.keys.key(&ev)), Value: buf[start:len(buf):len(buf)]}
 	}
 	select {
 	case k.send <- struct{}{}:
@@ -308,11 +304,10 @@ func (k *keyer) Close(ctx context.Context) {
 	<-k.send
 	select {
 	case <-k.done:
-	case <-ctx.Done():
-		k.stop()
-		<-k.done
+	case <-ctx.Done(): // the broker is away: what is queued stays uncommitted
 	}
 	k.stop()
+	<-k.done
 }
 
 // stateMetrics are the stateful stage's metrics.
@@ -688,13 +683,8 @@ func (w *partitionWorker) Checkpoint() func(context.Context) (int64, error) {
 		if merr != nil {
 			return fail(merr)
 		}
-		if err := w.pipe.WaitDurable(ctx, pos); err != nil {
-			return fail(fmt.Errorf("waiting for analytics rows: %w", err))
-		}
-		if r := w.stage.records; r != nil {
-			if err := r.waitDurable(ctx); err != nil {
-				return fail(fmt.Errorf("waiting for incident records: %w", err))
-			}
+		if err := w.awaitWritten(ctx, pos); err != nil {
+			return fail(err)
 		}
 		// Notifications before the state: a crash in between sends them again
 		// with the same keys, never loses them.
@@ -735,21 +725,34 @@ func (w *partitionWorker) Flush() func(context.Context) error {
 		return func(context.Context) error { return nil }
 	}
 	return func(ctx context.Context) error {
-		err := w.pipe.WaitDurable(ctx, pos)
-		if err == nil && w.stage.records != nil {
-			err = w.stage.records.waitDurable(ctx)
-		}
+		err := w.awaitWritten(ctx, pos)
 		if err == nil {
-			err = w.stage.outbox.Enqueue(ctx, outgoing)
+			if err = w.stage.outbox.Enqueue(ctx, outgoing); err != nil {
+				err = fmt.Errorf("queueing %d notifications: %w", len(outgoing), err)
+			}
 		}
 		if err != nil {
 			w.mu.Lock()
 			w.outgoing = append(outgoing, w.outgoing...)
 			w.mu.Unlock()
-			return fmt.Errorf("queueing %d notifications: %w", len(outgoing), err)
 		}
-		return nil
+		return err
 	}
+}
+
+// awaitWritten waits until the analytics rows up to pos and the incident
+// records handed over so far are stored: notifications and state speak of
+// them, so they go after.
+func (w *partitionWorker) awaitWritten(ctx context.Context, pos uint64) error {
+	if err := w.pipe.WaitDurable(ctx, pos); err != nil {
+		return fmt.Errorf("waiting for analytics rows: %w", err)
+	}
+	if r := w.stage.records; r != nil {
+		if err := r.waitDurable(ctx); err != nil {
+			return fmt.Errorf("waiting for incident records: %w", err)
+		}
+	}
+	return nil
 }
 
 // Close implements ingest.PartitionWorker.
