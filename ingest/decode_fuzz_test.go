@@ -90,7 +90,7 @@ func checkDecode(t *testing.T, format Format, data []byte) {
 	limits := Limits{MaxLabels: 16, MaxLabelBytes: 256, MaxEvents: 64}
 	d := NewDecoder(limits, testDefaults)
 	input := append([]byte(nil), data...)
-	events, errs := d.Decode(format, input, testNow, nil)
+	events, errs := decodeAs(d, format, input)
 	kept := cloneEvents(events)
 	keptErrs := errorLines(errs)
 
@@ -100,7 +100,7 @@ func checkDecode(t *testing.T, format Format, data []byte) {
 		input[i] = '"'
 	}
 	d.Decode(FormatAuto, otherPayload(), testNow, nil)
-	again, againErrs := d.Decode(format, data, testNow, nil)
+	again, againErrs := decodeAs(d, format, data)
 	if !reflect.DeepEqual(events, kept) {
 		t.Fatalf("later calls changed earlier results:\n got %+v\nwant %+v", events, kept)
 	}
@@ -174,7 +174,22 @@ func checkDecode(t *testing.T, format Format, data []byte) {
 		if len(errs) > 0 || len(back) != 1 || !reflect.DeepEqual(back[0], events[i]) {
 			t.Fatalf("re-encoded event does not decode to itself: %v\n got %+v\nwant %+v\n%s", errorLines(errs), back, events[i], buf)
 		}
+		buf = AppendKeyedEvent(buf[:0], &events[i])
+		back, errs = roundTrip.DecodeKeyed(buf, testNow, nil)
+		if len(errs) > 0 || len(back) != 1 || !reflect.DeepEqual(back[0], events[i]) {
+			t.Fatalf("event in the keyed encoding does not decode to itself: %v\n got %+v\nwant %+v\n%x", errorLines(errs), back, events[i], buf)
+		}
 	}
+}
+
+// formatKeyed stands for DecodeKeyed in checkDecode.
+const formatKeyed Format = "keyed"
+
+func decodeAs(d *Decoder, format Format, data []byte) ([]event.Event, []DecodeError) {
+	if format == formatKeyed {
+		return d.DecodeKeyed(data, testNow, nil)
+	}
+	return d.Decode(format, data, testNow, nil)
 }
 
 func FuzzDecodeWebhook(f *testing.F) {
@@ -191,6 +206,27 @@ func FuzzDecodeAlertList(f *testing.F) {
 	f.Add([]byte(`[{"labels":{"a":"b","c":""},"endsAt":"2024-05-14T10:00:00Z"},{"labels":{}},1]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDecode(t, FormatAlertList, data)
+	})
+}
+
+// FuzzDecodeKeyed decodes messages of the keyed topic: protobuf events
+// (seeded with encodings of the sample events) and the JSON of earlier
+// builds.
+func FuzzDecodeKeyed(f *testing.F) {
+	d := NewDecoder(DefaultLimits, testDefaults)
+	for _, name := range []string{"event.json", "events.json", "webhook.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "decode", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		events, _ := d.Decode(FormatAuto, b, testNow, nil)
+		for i := range events {
+			f.Add(AppendKeyedEvent(nil, &events[i]))
+		}
+	}
+	f.Add([]byte(`{"time":"2024-05-14T09:00:00Z","labels":{"a":"b"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkDecode(t, formatKeyed, data)
 	})
 }
 

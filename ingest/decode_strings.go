@@ -112,39 +112,50 @@ func (d *Decoder) collectLabels(field string, v *fastjson.Value, dropEmpty bool)
 	if n := o.Len(); n > d.limits.MaxLabels {
 		return errorf(field, "%d %s, more than the limit of %d", n, field, d.limits.MaxLabels)
 	}
-	t := &d.strs
 	var err error
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		if err != nil {
 			return
 		}
-		switch {
-		case len(k) == 0:
-			err = errorf(field, "empty name")
-			return
-		case len(k) > d.limits.MaxLabelBytes:
-			err = errorf(field, "name %s is %d bytes, more than the limit of %d", quote(k), len(k), d.limits.MaxLabelBytes)
-			return
-		case !d.utf8(k):
-			err = errorf(field, "name %s is not valid UTF-8", quote(k))
-			return
-		}
 		if v.Type() != fastjson.TypeString {
-			err = expected(labelPath(field, k), "a string", v)
+			if err = d.checkLabelName(field, k); err == nil {
+				err = expected(labelPath(field, k), "a string", v)
+			}
 			return
 		}
 		b, _ := v.StringBytes()
-		switch {
-		case len(b) > d.limits.MaxLabelBytes:
-			err = errorf(labelPath(field, k), "value is %d bytes, more than the limit of %d", len(b), d.limits.MaxLabelBytes)
-			return
-		case !d.utf8(b):
-			err = errorf(labelPath(field, k), "value is not valid UTF-8")
-			return
-		case dropEmpty && len(b) == 0:
-			return
-		}
-		t.labels = append(t.labels, labelRef{name: t.add(k), value: t.add(b)})
+		err = d.addLabel(field, k, b, dropEmpty)
 	})
 	return err
+}
+
+// addLabel checks one label or annotation and appends it to d.strs.labels.
+// With dropEmpty, an empty value is left out.
+func (d *Decoder) addLabel(field string, k, v []byte, dropEmpty bool) error {
+	if err := d.checkLabelName(field, k); err != nil {
+		return err
+	}
+	switch {
+	case len(v) > d.limits.MaxLabelBytes:
+		return errorf(labelPath(field, k), "value is %d bytes, more than the limit of %d", len(v), d.limits.MaxLabelBytes)
+	case !d.utf8(v):
+		return errorf(labelPath(field, k), "value is not valid UTF-8")
+	case dropEmpty && len(v) == 0:
+		return nil
+	}
+	t := &d.strs
+	t.labels = append(t.labels, labelRef{name: t.add(k), value: t.add(v)})
+	return nil
+}
+
+func (d *Decoder) checkLabelName(field string, k []byte) error {
+	switch {
+	case len(k) == 0:
+		return errorf(field, "empty name")
+	case len(k) > d.limits.MaxLabelBytes:
+		return errorf(field, "name %s is %d bytes, more than the limit of %d", quote(k), len(k), d.limits.MaxLabelBytes)
+	case !d.utf8(k):
+		return errorf(field, "name %s is not valid UTF-8", quote(k))
+	}
+	return nil
 }

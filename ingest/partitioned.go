@@ -496,7 +496,7 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 				continue
 			}
 			var errs []DecodeError
-			events, errs = dec.Decode(FormatEvents, m.Value, now, events)
+			events, errs = dec.DecodeKeyed(m.Value, now, events)
 			if len(errs) > 0 {
 				c.metrics.rejected(TransportKafka, ReasonInvalidEvent, len(errs))
 				dls = append(dls, newDeadLetter(m, ReasonInvalidEvent, describeErrors(errs)))

@@ -27,7 +27,8 @@
 # sink has heard of every alert; correlatord: every alert is in the
 # correlation state, i.e. in an incident or decided by the rules stage), peak
 # resident memory (VmHWM) and memory per active alert.
-# AMCOMPARE_PROFILE=FILE writes a 4 s CPU profile of the Kafka drain to FILE.
+# AMCOMPARE_PROFILE=FILE writes a 4 s CPU profile of the Kafka drain to FILE;
+# AMCOMPARE_PROFILE_KIND=allocs makes it the drain's allocations instead.
 # Needs: make build, Debian's prometheus-alertmanager, and for (3) and (4)
 # the dev Kafka (bash deploy/dev/up.sh kafka).
 set -euo pipefail
@@ -171,7 +172,7 @@ if want kafka && { curl -s --max-time 2 "$CORRELATORD_DEV_KAFKA" >/dev/null 2>&1
     if [ -z "$t1" ] && [ "$(metric http://127.0.0.1:19471 correlator_ingest_events_received_total 2>/dev/null || echo 0)" -gt 0 ]; then
       t1=$(now)
       if [ -n "${AMCOMPARE_PROFILE:-}" ]; then
-        curl -s -o "$AMCOMPARE_PROFILE" "http://127.0.0.1:19471/debug/pprof/profile?seconds=4" &
+        curl -s -o "$AMCOMPARE_PROFILE" "http://127.0.0.1:19471/debug/pprof/${AMCOMPARE_PROFILE_KIND:-profile}?seconds=4" &
         profpid=$!
       fi
     fi

@@ -108,7 +108,7 @@ func TestKeyerProducesInOrder(t *testing.T) {
 		t.Fatalf("produced %d messages, want %d", len(w.got), len(evs))
 	}
 	for i, m := range w.got {
-		out, errs := dec.Decode(ingest.FormatEvents, m.Value, evs[i].Time, nil)
+		out, errs := dec.DecodeKeyed(m.Value, evs[i].Time, nil)
 		if len(errs) > 0 || len(out) != 1 {
 			t.Fatalf("message %d does not decode: %v (%s)", i, errs, m.Value)
 		}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -147,6 +148,11 @@ type keyer struct {
 	mu      sync.Mutex
 	durable uint64
 	moved   chan struct{} // closed when durable moves
+
+	// messageBytes is the mean size of the last batch's messages: the next
+	// batch's buffer is made that large at once, instead of growing by
+	// copies (a fifth of the first stage's allocations).
+	messageBytes atomic.Int64
 }
 
 // keyedBatch is one Handle call's messages and the position after them.
@@ -173,7 +179,8 @@ func newKeyer(writer ingest.MessageWriter, binder ciBinder, keys *partitionKeyer
 // for the producer; Durable tells when it is on the keyed topic.
 func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error) {
 	msgs := make([]kafka.Message, len(events))
-	var buf []byte // the batch's values, see ingest.EventMessage
+	// The batch's keys and values, see ingest.KeyedEventMessage.
+	buf := make([]byte, 0, int64(len(events)+1)*k.messageBytes.Load()*9/8)
 	for i := range events {
 		ev := events[i] // binding sets CI on a copy: the caller owns events
 		if k.binder != nil {
@@ -181,10 +188,10 @@ func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error
 				ev.CI = ci
 			}
 		}
-		var err error
-		if msgs[i], buf, err = ingest.EventMessage(buf, &ev, k.keys.key(&ev)); err != nil {
-			return 0, err
-		}
+		msgs[i], buf = ingest.KeyedEventMessage(buf, &ev, k.keys.key(&ev))
+	}
+	if len(events) > 0 {
+		k.messageBytes.Store(int64(len(buf) / len(events)))
 	}
 	select {
 	case k.send <- struct{}{}:
