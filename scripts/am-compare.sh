@@ -27,8 +27,10 @@
 # sink has heard of every alert; correlatord: every alert is in the
 # correlation state, i.e. in an incident or decided by the rules stage), peak
 # resident memory (VmHWM) and memory per active alert.
-# AMCOMPARE_PROFILE=FILE writes a 4 s CPU profile of the Kafka drain to FILE;
-# AMCOMPARE_PROFILE_KIND=allocs makes it the drain's allocations instead.
+# AMCOMPARE_PROFILE=FILE writes a 4 s CPU profile of the Kafka drain to FILE,
+# and one of run 4 from its first request to FILE.kafka-http;
+# AMCOMPARE_PROFILE_KIND=allocs makes them allocation profiles instead, and
+# AMCOMPARE_PROFILE_SECONDS=N makes them N seconds long.
 # Needs: make build, Debian's prometheus-alertmanager, and for (3) and (4)
 # the dev Kafka (bash deploy/dev/up.sh kafka).
 set -euo pipefail
@@ -172,7 +174,7 @@ if want kafka && { curl -s --max-time 2 "$CORRELATORD_DEV_KAFKA" >/dev/null 2>&1
     if [ -z "$t1" ] && [ "$(metric http://127.0.0.1:19471 correlator_ingest_events_received_total 2>/dev/null || echo 0)" -gt 0 ]; then
       t1=$(now)
       if [ -n "${AMCOMPARE_PROFILE:-}" ]; then
-        curl -s -o "$AMCOMPARE_PROFILE" "http://127.0.0.1:19471/debug/pprof/${AMCOMPARE_PROFILE_KIND:-profile}?seconds=4" &
+        curl -s -o "$AMCOMPARE_PROFILE" "http://127.0.0.1:19471/debug/pprof/${AMCOMPARE_PROFILE_KIND:-profile}?seconds=${AMCOMPARE_PROFILE_SECONDS:-4}" &
         profpid=$!
       fi
     fi
@@ -198,10 +200,16 @@ if want kafka-http && (exec 3<>"/dev/tcp/${CORRELATORD_DEV_KAFKA%:*}/${CORRELATO
   run=amcmph_$(date +%s)
   echo "== correlatord over HTTP with Kafka on (topic $run)"
   kafka_config kafka-http "$run"
-  bin/correlatord --config.file "$work/kafka-http.yml" --web.listen-address 127.0.0.1:19473 --log.level warn >"$work/kafka-http.log" 2>&1 &
+  bin/correlatord --config.file "$work/kafka-http.yml" --web.listen-address 127.0.0.1:19473 --log.level warn \
+    ${AMCOMPARE_PROFILE:+--web.enable-pprof} >"$work/kafka-http.log" 2>&1 &
   hpid=$!
   pids+=($hpid)
   wait_http http://127.0.0.1:19473/readyz
+  profpid=
+  if [ -n "${AMCOMPARE_PROFILE:-}" ]; then
+    curl -s -o "$AMCOMPARE_PROFILE.kafka-http" "http://127.0.0.1:19473/debug/pprof/${AMCOMPARE_PROFILE_KIND:-profile}?seconds=${AMCOMPARE_PROFILE_SECONDS:-4}" &
+    profpid=$!
+  fi
   t0=$(now)
   out=$(bin/loadgen --http http://127.0.0.1:19473/api/v2/alerts --format am-v2 --events "$alerts" --hosts "$hosts" \
     --per-message $batch --resolved 0 --workers 4)
@@ -216,6 +224,7 @@ if want kafka-http && (exec 3<>"/dev/tcp/${CORRELATORD_DEV_KAFKA%:*}/${CORRELATO
   kill -0 $hpid 2>/dev/null || { tail -20 "$work/kafka-http.log"; echo "correlatord (kafka-http) died" >&2; exit 1; }
   MEM[kafka-http]=$(hwm $hpid)
   echo "   $n alerts decided after ${DONE[kafka-http]} s, peak RSS ${MEM[kafka-http]} MiB"
+  [ -z "$profpid" ] || wait "$profpid"
   kill $hpid; wait $hpid 2>/dev/null || true
 fi
 
