@@ -136,6 +136,11 @@ type Engine struct {
 	depTopo  Topology
 	kb       []byte
 	sb       strings.Builder
+
+	// enc and members are AppendChanges' scratch space: a record is
+	// encoded into enc, then copied to its place in a recordArena.
+	enc     []byte
+	members []memberState
 }
 
 // New returns an engine. cfg must have passed Validate (New applies

@@ -31,6 +31,8 @@
 # and one of run 4 from its first request to FILE.kafka-http;
 # AMCOMPARE_PROFILE_KIND=allocs makes them allocation profiles instead, and
 # AMCOMPARE_PROFILE_SECONDS=N makes them N seconds long.
+# AMCOMPARE_CORRELATORD=PATH runs another correlatord binary (default
+# bin/correlatord), to compare two builds run after run.
 # Needs: make build, Debian's prometheus-alertmanager, and for (3) and (4)
 # the dev Kafka (bash deploy/dev/up.sh kafka).
 set -euo pipefail
@@ -49,7 +51,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-[ -x bin/correlatord ] && [ -x bin/loadgen ] || { echo "run make build first" >&2; exit 1; }
+correlatord=${AMCOMPARE_CORRELATORD:-bin/correlatord}
+[ -x "$correlatord" ] && [ -x bin/loadgen ] || { echo "run make build first" >&2; exit 1; }
 am=$(command -v prometheus-alertmanager || command -v alertmanager) || { echo "prometheus-alertmanager not installed" >&2; exit 1; }
 
 hwm() { awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$1/status"; }
@@ -131,7 +134,7 @@ ingest:
 correlate:
   group_by: [instance]
 YAML
-bin/correlatord --config.file "$work/http.yml" --web.listen-address 127.0.0.1:19470 --log.level warn >"$work/http.log" 2>&1 &
+"$correlatord" --config.file "$work/http.yml" --web.listen-address 127.0.0.1:19470 --log.level warn >"$work/http.log" 2>&1 &
 cpid=$!
 pids+=($cpid)
 wait_http http://127.0.0.1:19470/healthz
@@ -161,7 +164,7 @@ if want kafka && { curl -s --max-time 2 "$CORRELATORD_DEV_KAFKA" >/dev/null 2>&1
     --per-message $batch --resolved 0 --workers 4 --acks 1 --partitions 4 >/dev/null
   kafka_config kafka "$run"
   t0=$(now)
-  bin/correlatord --config.file "$work/kafka.yml" --web.listen-address 127.0.0.1:19471 --log.level warn \
+  "$correlatord" --config.file "$work/kafka.yml" --web.listen-address 127.0.0.1:19471 --log.level warn \
     ${AMCOMPARE_PROFILE:+--web.enable-pprof} >"$work/kafka.log" 2>&1 &
   kpid=$!
   pids+=($kpid)
@@ -200,7 +203,7 @@ if want kafka-http && (exec 3<>"/dev/tcp/${CORRELATORD_DEV_KAFKA%:*}/${CORRELATO
   run=amcmph_$(date +%s)
   echo "== correlatord over HTTP with Kafka on (topic $run)"
   kafka_config kafka-http "$run"
-  bin/correlatord --config.file "$work/kafka-http.yml" --web.listen-address 127.0.0.1:19473 --log.level warn \
+  "$correlatord" --config.file "$work/kafka-http.yml" --web.listen-address 127.0.0.1:19473 --log.level warn \
     ${AMCOMPARE_PROFILE:+--web.enable-pprof} >"$work/kafka-http.log" 2>&1 &
   hpid=$!
   pids+=($hpid)
