@@ -190,6 +190,15 @@ type incidentScan struct {
 	root, symptom        string
 	services             map[string]bool
 	crits                []int
+	// category is what Categorize gave for catOf: it reads the symptom
+	// word by word, and a storm refreshes an incident with every batch.
+	category Category
+	catOf    categoryInputs
+}
+
+type categoryInputs struct {
+	ciType, symptom string
+	sev             event.Severity
 }
 
 func (p *Problem) clone() *Problem {
@@ -463,7 +472,10 @@ func (m *Manager) fill(in *Incident, c *correlate.Incident) {
 	}
 	sc.cis = len(c.CIs)
 	crits := sc.crits
-	in.Category = Categorize(ciType, symptom, maxSev)
+	if cat := (categoryInputs{ciType, symptom, maxSev}); sc.category == "" || sc.catOf != cat {
+		sc.category, sc.catOf = Categorize(ciType, symptom, maxSev), cat
+	}
+	in.Category = sc.category
 	in.Impact, in.ServiceClass = ImpactOf(crits, len(in.Services), len(c.CIs))
 	in.Urgency = UrgencyOf(maxSev)
 	in.Priority = m.cfg.PriorityMatrix[in.Impact-1][in.Urgency-1]
