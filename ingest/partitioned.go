@@ -362,6 +362,12 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 	lastCommitted := committed
 	commitAfter := func(cctx context.Context, finish func(context.Context) (int64, error)) {
 		next, err := finish(cctx)
+		if err != nil && cctx.Err() != nil && cctx == ctx {
+			// The generation ended under a periodic checkpoint (a
+			// rebalance or shutdown): the final one follows.
+			log.Info("checkpoint interrupted by the end of the generation; the final checkpoint follows", zap.Error(err))
+			return
+		}
 		if err != nil {
 			c.pm.checkpoints.WithLabelValues("error").Inc()
 			log.Warn("checkpoint failed; the uncommitted messages will be redelivered", zap.Error(err))

@@ -45,10 +45,16 @@ want() { [[ " $runs " == *" $1 "* ]]; }
 batch=1000
 work=$(mktemp -d)
 pids=()
+topics=() # the Kafka runs' topics, deleted at exit: left behind, they filled
+# the broker's disk (20 GB after a day of runs) and slowed the runs after them
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
+  for t in "${topics[@]}"; do
+    bin/loadgen --kafka.brokers "$CORRELATORD_DEV_KAFKA" --delete-topics "$t" --delete-topics "$t.dlq" \
+      --delete-topics "$t.keyed" --delete-topics "$t.state" || true
+  done
 }
 trap cleanup EXIT
 correlatord=${AMCOMPARE_CORRELATORD:-bin/correlatord}
@@ -159,6 +165,7 @@ fi
 # --- 3. correlatord through Kafka -----------------------------------------
 if want kafka && { curl -s --max-time 2 "$CORRELATORD_DEV_KAFKA" >/dev/null 2>&1 || (exec 3<>"/dev/tcp/${CORRELATORD_DEV_KAFKA%:*}/${CORRELATORD_DEV_KAFKA#*:}") 2>/dev/null; }; then
   run=amcmp_$(date +%s)
+  topics+=("$run")
   echo "== correlatord through Kafka (topic $run)"
   bin/loadgen --kafka.brokers "$CORRELATORD_DEV_KAFKA" --topic "$run" --format am-v2 --events "$alerts" --hosts "$hosts" \
     --per-message $batch --resolved 0 --workers 4 --acks 1 --partitions 4 >/dev/null
@@ -201,6 +208,7 @@ fi
 # meanwhile, on the same cores.
 if want kafka-http && (exec 3<>"/dev/tcp/${CORRELATORD_DEV_KAFKA%:*}/${CORRELATORD_DEV_KAFKA#*:}") 2>/dev/null; then
   run=amcmph_$(date +%s)
+  topics+=("$run")
   echo "== correlatord over HTTP with Kafka on (topic $run)"
   kafka_config kafka-http "$run"
   "$correlatord" --config.file "$work/kafka-http.yml" --web.listen-address 127.0.0.1:19473 --log.level warn \

@@ -24,23 +24,24 @@ import (
 )
 
 type options struct {
-	brokers    []string
-	topic      string
-	httpURL    string
-	token      string
-	format     string
-	events     int
-	hosts      int
-	perMessage int
-	rate       float64
-	workers    int
-	resolved   float64
-	malformed  int
-	seed       uint64
-	start      string
-	acks       int
-	partitions int
-	sinkListen string
+	brokers      []string
+	topic        string
+	httpURL      string
+	token        string
+	format       string
+	events       int
+	hosts        int
+	perMessage   int
+	rate         float64
+	workers      int
+	resolved     float64
+	malformed    int
+	seed         uint64
+	start        string
+	acks         int
+	partitions   int
+	sinkListen   string
+	deleteTopics []string
 }
 
 func main() {
@@ -63,7 +64,15 @@ func main() {
 	app.Flag("acks", "Kafka required acks: -1 all, 1 leader.").Default("-1").IntVar(&o.acks)
 	app.Flag("partitions", "Partitions of the topic when loadgen creates it.").Default("4").IntVar(&o.partitions)
 	app.Flag("sink.listen", "Run as a webhook receiver instead: count the distinct storm alerts in the Alertmanager notifications POSTed to this address; GET /stats reports them.").StringVar(&o.sinkListen)
+	app.Flag("delete-topics", "Delete these topics from --kafka.brokers instead (repeatable; the benchmark scripts clean up with it): the topics of finished runs take the broker's disk and slow the runs after them.").StringsVar(&o.deleteTopics)
 	kingpin.MustParse(app.Parse(os.Args[1:]))
+	if len(o.deleteTopics) > 0 {
+		if err := deleteTopics(context.Background(), o.brokers, o.deleteTopics); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if o.sinkListen != "" {
 		if err := runSink(o.sinkListen); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -335,6 +344,25 @@ func ensureTopic(ctx context.Context, o options) error {
 		return fmt.Errorf("create topic %s: %w", o.topic, err)
 	}
 	return nil
+}
+
+// deleteTopics deletes topics; one that does not exist is not an error.
+func deleteTopics(ctx context.Context, brokers, topics []string) error {
+	if len(brokers) == 0 {
+		return errors.New("--delete-topics needs --kafka.brokers")
+	}
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
+	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics})
+	if err != nil {
+		return fmt.Errorf("delete topics %v: %w", topics, err)
+	}
+	var errs []error
+	for topic, err := range resp.Errors {
+		if err != nil && !errors.Is(err, kafka.UnknownTopicOrPartition) {
+			errs = append(errs, fmt.Errorf("delete topic %s: %w", topic, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // runSink receives Alertmanager webhook notifications and counts the
