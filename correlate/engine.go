@@ -141,6 +141,7 @@ type Engine struct {
 	// encoded into enc, then copied to its place in a recordArena.
 	enc     []byte
 	members []memberState
+	packed  []byte
 }
 
 // New returns an engine. cfg must have passed Validate (New applies

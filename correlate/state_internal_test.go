@@ -49,6 +49,10 @@ func TestRestoreReadsVersion1Records(t *testing.T) {
 			if err := restoreMembers(&s, strings.TrimPrefix(r.Key, stateKeyGroupPrefx), latest); err != nil {
 				t.Fatal(err)
 			}
+			if err := s.unpack(&s); err != nil {
+				t.Fatal(err)
+			}
+			s.packedAlerts = packedAlerts{}
 			s.V, s.Incident.MemberCount, s.Incident.MemberChunks = 1, 0, 0
 			v, err := stdjson.Marshal(&s)
 			if err != nil {
@@ -216,5 +220,100 @@ func TestMergeRewritesMembers(t *testing.T) {
 	}
 	if got := restored.Incidents(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("restored after a merge:\n%+v\nwant\n%+v", got[0].EventIDs, want[0].EventIDs)
+	}
+}
+
+// alertMaps are a group's alert maps, compared across a restore.
+type alertMaps struct {
+	firing, seen map[uint64]uint64
+	sigFiring    map[uint64]int
+	keys         []uint64
+}
+
+func alertMapsOf(e *Engine) map[string]alertMaps {
+	out := map[string]alertMaps{}
+	for _, g := range e.groups {
+		if !g.merged {
+			out[g.inc.ID] = alertMaps{g.firing, g.seen, g.sigFiring, g.keys}
+		}
+	}
+	return out
+}
+
+// TestRestoreKeepsAlertMaps: the firing, seen and signature maps and the
+// index keys, packed since version 3, come back exactly from a checkpoint;
+// version 2 records, which wrote them as JSON objects, restore to the same;
+// a packed map cut short fails the restore, naming its record.
+func TestRestoreKeepsAlertMaps(t *testing.T) {
+	var steps []step
+	for i := range 40 {
+		steps = append(steps, step{at: time.Duration(i) * time.Second, id: fmt.Sprintf("e%d", i), ci: fmt.Sprintf("h%d", i%4), alert: fmt.Sprintf("A%d", i%7)})
+	}
+	for i := range 10 { // some resolve: firing shrinks, seen does not
+		steps = append(steps, step{at: time.Duration(40+i) * time.Second, id: fmt.Sprintf("r%d", i), ci: fmt.Sprintf("h%d", i%4), alert: fmt.Sprintf("A%d", i%7), resolved: true})
+	}
+	e, _ := run(t, DefaultConfig(), steps)
+	want := alertMapsOf(e)
+	firing, seen := 0, 0
+	for _, m := range want {
+		firing, seen = firing+len(m.firing), seen+len(m.seen)
+	}
+	if firing == 0 || firing == seen {
+		t.Fatalf("the steps should leave firing and resolved alerts: %d firing of %d seen", firing, seen)
+	}
+	records, err := e.AppendChanges(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := fixture(t)
+	restore := func(recs []StateRecord) (*Engine, error) {
+		r := New(DefaultConfig(), func() Topology { return topo })
+		return r, r.Restore(recs)
+	}
+	r, err := restore(records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := alertMapsOf(r); !reflect.DeepEqual(got, want) {
+		t.Fatalf("restored alert maps\n%+v\nwant\n%+v", got, want)
+	}
+
+	var v2, cut []StateRecord
+	for _, rec := range records {
+		if !strings.HasPrefix(rec.Key, stateKeyGroupPrefx) {
+			v2, cut = append(v2, rec), append(cut, rec)
+			continue
+		}
+		if !strings.Contains(string(rec.Value), `"firing_packed":"`) || strings.Contains(string(rec.Value), `"firing":{`) {
+			t.Fatalf("group record without packed maps: %s", rec.Value)
+		}
+		var s groupState
+		if err := segjson.Unmarshal(rec.Value, &s); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.unpack(&s); err != nil {
+			t.Fatal(err)
+		}
+		short := s
+		short.FiringPacked = short.FiringPacked[:len(short.FiringPacked)-3]
+		s.packedAlerts, s.V = packedAlerts{}, 2
+		v, err := stdjson.Marshal(&s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v2 = append(v2, StateRecord{Key: rec.Key, Value: v})
+		if v, err = stdjson.Marshal(&short); err != nil {
+			t.Fatal(err)
+		}
+		cut = append(cut, StateRecord{Key: rec.Key, Value: v})
+	}
+	if r, err = restore(v2); err != nil {
+		t.Fatal(err)
+	}
+	if got := alertMapsOf(r); !reflect.DeepEqual(got, want) {
+		t.Fatalf("restored from version 2 records\n%+v\nwant\n%+v", got, want)
+	}
+	if _, err := restore(cut); err == nil || !strings.Contains(err.Error(), "firing_packed") || !strings.Contains(err.Error(), stateKeyGroupPrefx) {
+		t.Fatalf("a cut packed map restored with error %v", err)
 	}
 }
