@@ -38,6 +38,9 @@ const (
 // Categories lists the categories.
 var Categories = []Category{CategoryOutage, CategoryUnreachable, CategoryDegraded}
 
+// DefaultUpdateInterval is Config.UpdateInterval's default.
+const DefaultUpdateInterval = time.Minute
+
 // Config tunes the incident stage. Call SetDefaults, then Validate.
 type Config struct {
 	// PriorityMatrix[impact-1][urgency-1] is the priority; impact and
@@ -63,6 +66,15 @@ type Config struct {
 	// on, had a change completed within this before its onset is flagged
 	// change-induced.
 	ChangeLookback time.Duration `yaml:"change_lookback"`
+	// UpdateInterval paces "updated" notifications from correlation (new
+	// members, priority or root-cause changes): at most one per incident
+	// per interval of event time, with the reasons of those held back
+	// merged into it. Other notifications (created, escalated, resolved,
+	// reopened, closed, operator actions) go at once and carry what was
+	// held. Alertmanager's group_interval does the same for its groups:
+	// without it a storm of alerts into a few incidents was a storm of
+	// notifications, one per incident and batch.
+	UpdateInterval time.Duration `yaml:"update_interval"`
 	// Problems configures problem candidates.
 	Problems ProblemConfig `yaml:"problems"`
 	// KnownErrorsFile is a YAML file of known errors (the KEDB) with
@@ -121,6 +133,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.ChangeLookback == 0 {
 		c.ChangeLookback = 2 * time.Hour
+	}
+	if c.UpdateInterval == 0 {
+		c.UpdateInterval = DefaultUpdateInterval
 	}
 	p := &c.Problems
 	if p.RecurrenceCount == 0 {
@@ -203,6 +218,9 @@ func (c *Config) Validate(reopenWindow time.Duration) error {
 	}
 	if c.ChangeLookback < 0 {
 		bad("change_lookback", "must not be negative, got %s", c.ChangeLookback)
+	}
+	if c.UpdateInterval < 0 {
+		bad("update_interval", "must not be negative, got %s", c.UpdateInterval)
 	}
 	p := &c.Problems
 	if p.RecurrenceCount < 2 {

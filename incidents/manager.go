@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/correlatord/correlatord/correlate"
@@ -215,6 +216,10 @@ type batch struct {
 	notices map[string][]Notice
 	trans   map[string]*Transition
 	probs   []string
+	// now is the event-time clock of a batch from correlation or Tick,
+	// whose "updated" notices are paced (Config.UpdateInterval); zero for
+	// an operator action, whose notices go at once.
+	now time.Time
 }
 
 func (b *batch) note(id string, n ...Notice) {
@@ -238,7 +243,8 @@ func (b *batch) changes() []Change {
 			continue
 		}
 		b.m.freshen(in)
-		out = append(out, Change{Incident: in.clone(), Notices: coalesce(b.notices[id]), Transition: b.trans[id]})
+		ns := b.m.pace(in, coalesce(b.notices[id]), b.now)
+		out = append(out, Change{Incident: in.clone(), Notices: ns, Transition: b.trans[id]})
 	}
 	for _, id := range b.probs {
 		if p, ok := b.m.problems[id]; ok {
@@ -250,6 +256,54 @@ func (b *batch) changes() []Change {
 		}
 	}
 	return out
+}
+
+// pace holds back ns when it is only an "updated" notice within
+// Config.UpdateInterval of in's latest notification (now zero: never),
+// merging its reason into in.HeldUpdate. Otherwise ns goes, the held
+// reasons with it, and in.NotifiedAt moves to now.
+func (m *Manager) pace(in *Incident, ns []Notice, now time.Time) []Notice {
+	if len(ns) == 0 {
+		return ns
+	}
+	onlyUpdate := len(ns) == 1 && ns[0].Kind == "updated"
+	if onlyUpdate && !now.IsZero() && !in.NotifiedAt.IsZero() && now.Sub(in.NotifiedAt) < m.cfg.UpdateInterval {
+		in.HeldUpdate = mergeReasons(in.HeldUpdate, ns[0].Reason)
+		m.m.updatesHeld.Inc()
+		return nil
+	}
+	if in.HeldUpdate != "" {
+		// The notification carries the incident as it is now: what was
+		// held is in it. An "updated" notice also says why.
+		for i := range ns {
+			if ns[i].Kind == "updated" {
+				ns[i].Reason = mergeReasons(in.HeldUpdate, ns[i].Reason)
+			}
+		}
+		in.HeldUpdate = ""
+	}
+	if now.IsZero() {
+		now = in.UpdatedAt
+	}
+	in.NotifiedAt = now
+	return ns
+}
+
+// mergeReasons joins "; "-separated reasons, each once, in order.
+func mergeReasons(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	parts := strings.Split(a, "; ")
+	for _, r := range strings.Split(b, "; ") {
+		if !slices.Contains(parts, r) {
+			parts = append(parts, r)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // coalesce merges a batch's "updated" notices into one, so a storm of
@@ -284,6 +338,7 @@ func (m *Manager) Sync(ups []correlate.Update, snapshot func(id string) (*correl
 		return nil
 	}
 	b := m.newBatch()
+	b.now = now
 	final := map[string]*correlate.Incident{}
 	var touched []string
 	seen := map[string]bool{}
@@ -747,6 +802,7 @@ func (m *Manager) escalate(b *batch, in *Incident, to int, at time.Time, reason 
 // rate-anomaly rule.
 func (m *Manager) Tick(now time.Time) []Change {
 	b := m.newBatch()
+	b.now = now
 	ids := make([]string, 0, len(m.incidents))
 	for id := range m.incidents {
 		ids = append(ids, id)
@@ -754,6 +810,10 @@ func (m *Manager) Tick(now time.Time) []Change {
 	sort.Strings(ids) // deterministic notification order
 	for _, id := range ids {
 		in := m.incidents[id]
+		if in.HeldUpdate != "" && now.Sub(in.NotifiedAt) >= m.cfg.UpdateInterval {
+			// Its interval is over: what was held goes (pace adds it).
+			b.note(in.ID, Notice{Kind: "updated"})
+		}
 		switch {
 		case in.Status.Open():
 			m.slaTimers(b, in, now)

@@ -446,3 +446,87 @@ func TestRestore(t *testing.T) {
 		t.Fatalf("bad record: %v", err)
 	}
 }
+
+// kindsOf lists the notices of chs as kind:reason.
+func kindsOf(chs []Change) []string {
+	var out []string
+	for _, c := range chs {
+		for _, n := range c.Notices {
+			out = append(out, n.Kind+":"+n.Reason)
+		}
+	}
+	return out
+}
+
+// TestUpdateNotificationsArePaced: "updated" notices from correlation go at
+// most once per incident and update_interval, their reasons merged; other
+// notices go at once and carry what was held; what is held survives a
+// restore.
+func TestUpdateNotificationsArePaced(t *testing.T) {
+	f := newFixture(t, Config{}, nil, nil)
+	c := incident("INC-1", t0, "wiki-app", event.SeverityMinor, "HighLatency", "wiki-app")
+	f.open(c)
+	join := func(at time.Duration, sev event.Severity) []string {
+		t.Helper()
+		c.Members = append(c.Members, correlate.Member{EventID: "e" + at.String(), CI: "wiki-app", Reason: correlate.ReasonSameIncident, Severity: sev, Symptom: "HighLatency"})
+		c.EventIDs = append(c.EventIDs, "e"+at.String())
+		return kindsOf(f.sync(t0.Add(at), correlate.Update{Kind: correlate.UpdateJoined, IncidentID: "INC-1", At: t0.Add(at)}))
+	}
+	// Within the minute after "created": held, and merged.
+	if got := join(10*time.Second, event.SeverityMinor); got != nil {
+		t.Fatalf("update 10s after creation sent: %v", got)
+	}
+	if got := join(20*time.Second, event.SeverityCritical); got != nil { // priority P5 -> P3
+		t.Fatalf("update 20s after creation sent: %v", got)
+	}
+	in, _ := f.m.Incident("INC-1")
+	if in.HeldUpdate != "new members; priority P5 -> P3" || !in.NotifiedAt.Equal(t0) {
+		t.Fatalf("held %q, notified at %s", in.HeldUpdate, in.NotifiedAt)
+	}
+	// What is held survives a restore.
+	recs, err := f.m.AppendChanges(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newFixture(t, Config{}, nil, nil)
+	if err := g.m.Restore(recs); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := g.m.Incident("INC-1"); r.HeldUpdate != in.HeldUpdate || !r.NotifiedAt.Equal(in.NotifiedAt) {
+		t.Fatalf("restored held %q at %s", r.HeldUpdate, r.NotifiedAt)
+	}
+	// The clock passes the interval: one notice with both reasons.
+	if got := kindsOf(f.m.Tick(t0.Add(59 * time.Second))); got != nil {
+		t.Fatalf("tick before the interval: %v", got)
+	}
+	got := kindsOf(f.m.Tick(t0.Add(61 * time.Second)))
+	if len(got) != 1 || got[0] != "updated:new members; priority P5 -> P3" {
+		t.Fatalf("tick after the interval: %v", got)
+	}
+	if in, _ = f.m.Incident("INC-1"); in.HeldUpdate != "" || !in.NotifiedAt.Equal(t0.Add(61*time.Second)) {
+		t.Fatalf("after the release: held %q, notified at %s", in.HeldUpdate, in.NotifiedAt)
+	}
+	// Held again, then an operator acts: that goes at once, with what was
+	// held; so does a resolution.
+	if got := join(70*time.Second, event.SeverityCritical); got != nil {
+		t.Fatalf("update 9s after the last notification sent: %v", got)
+	}
+	chs, err := f.m.Act(Command{Action: ActAssign, IncidentID: "INC-1", AssignTo: "web-team", By: "ann", At: t0.Add(75 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kindsOf(chs); len(got) != 1 || got[0] != "updated:new members; assigned to web-team" {
+		t.Fatalf("operator action: %v", got)
+	}
+	if in, _ = f.m.Incident("INC-1"); in.HeldUpdate != "" {
+		t.Fatalf("held %q after a notification went", in.HeldUpdate)
+	}
+	join(80*time.Second, event.SeverityCritical)
+	got = kindsOf(f.sync(t0.Add(85*time.Second), correlate.Update{Kind: correlate.UpdateResolved, IncidentID: "INC-1", At: t0.Add(85 * time.Second)}))
+	if len(got) != 1 || !strings.HasPrefix(got[0], "resolved:") {
+		t.Fatalf("resolution: %v", got)
+	}
+	if in, _ = f.m.Incident("INC-1"); in.HeldUpdate != "" {
+		t.Fatalf("held %q after the resolution went", in.HeldUpdate)
+	}
+}

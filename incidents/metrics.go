@@ -21,6 +21,7 @@ type Metrics struct {
 	problemsOpen   *prometheus.GaugeVec
 	knownErrors    prometheus.Counter
 	changeInduced  prometheus.Counter
+	updatesHeld    prometheus.Counter
 	downtime       *prometheus.CounterVec
 	operatorAction *prometheus.CounterVec
 }
@@ -84,6 +85,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		changeInduced: f.NewCounter(prometheus.CounterOpts{
 			Name: "correlator_change_induced_incidents_total",
 			Help: "Incidents flagged as caused by a change completed shortly before their onset.",
+		}),
+		updatesHeld: f.NewCounter(prometheus.CounterOpts{
+			Name: "correlator_incident_updates_held_total",
+			Help: "\"updated\" notifications held back by incidents.update_interval and merged into the incident's next notification.",
 		}),
 		downtime: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "correlator_service_downtime_seconds_total",

@@ -140,6 +140,12 @@ type Incident struct {
 	// closed: the same incident, counted there).
 	MergedInto string `json:"merged_into,omitempty"`
 
+	// NotifiedAt is the event time of the incident's latest notification;
+	// HeldUpdate the reasons of "updated" notifications held back since by
+	// Config.UpdateInterval, sent with the next notification.
+	NotifiedAt time.Time `json:"notified_at,omitzero"`
+	HeldUpdate string    `json:"held_update,omitempty"`
+
 	EventIDs           []string           `json:"event_ids"`
 	SuppressedEventIDs []string           `json:"suppressed_event_ids"`
 	MergedFrom         []string           `json:"merged_from"`

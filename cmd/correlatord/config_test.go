@@ -57,6 +57,7 @@ func TestBadConfigs(t *testing.T) {
 		"clickhouse-batch.bad.yml": "clickhouse.batch.max_rows",
 		"sasl.bad.yml":             `kafka.sasl.mechanism: "GSSAPI" is not one of`,
 		"state-interval.bad.yml":   "kafka.state_interval: must be at least commit_interval (2s), got 1s",
+		"update-interval.bad.yml":  "incidents.update_interval: must not be negative, got -1s",
 	}
 	for file, want := range table {
 		t.Run(file, func(t *testing.T) {
