@@ -391,7 +391,12 @@ func getTime(field string, v *fastjson.Value) (time.Time, error) {
 		}
 		return time.Time{}, errorf(field, "%s is not an RFC 3339 time%s", quote(b), detail)
 	}
-	return t.UTC(), nil
+	// With its offset, year 0000 or 9999 can be year -1 or 10000 in UTC,
+	// which no RFC 3339 time names: JSON could not write it again.
+	if t = t.UTC(); t.Year() < 0 || t.Year() > 9999 {
+		return time.Time{}, errorf(field, "%s is outside the years 0000 to 9999 in UTC", quote(b))
+	}
+	return t, nil
 }
 
 // quote quotes b for an error message, cut short so that a hostile payload

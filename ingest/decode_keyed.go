@@ -238,8 +238,8 @@ func (d *Decoder) decodeKeyedEvent(data []byte, e *event.Event) error {
 		return errorf("time", "%d nanoseconds, more than a second", nanos)
 	}
 	if hasTime {
-		if seconds < minEventSeconds || seconds > maxEventSeconds {
-			return errorf("time", "%d seconds since 1970 is outside the years 1 to 9999", seconds)
+		if seconds < minEventSeconds || seconds >= maxEventSeconds {
+			return errorf("time", "%d seconds since 1970 is outside the years 0000 to 9999", seconds)
 		}
 		e.Time = time.Unix(seconds, int64(nanos)).UTC()
 	}
@@ -259,11 +259,13 @@ func (d *Decoder) decodeKeyedEvent(data []byte, e *event.Event) error {
 	return d.normalize(e)
 }
 
-// The years an RFC 3339 time can name, as seconds since 1970: what the JSON
-// encoding can carry, the binary one carries too.
+// The years 0000 to 9999 in UTC, as seconds since 1970 (the end
+// excluded): the times the JSON decoder takes (getTime), the binary one
+// takes too (FuzzDecode* holds them to it), and nothing beyond, which JSON
+// could not write again.
 const (
-	minEventSeconds = -62135596800 // 0001-01-01T00:00:00Z
-	maxEventSeconds = 253402300799 // 9999-12-31T23:59:59Z
+	minEventSeconds = -62167219200 // 0000-01-01T00:00:00Z
+	maxEventSeconds = 253402300800 // 10000-01-01T00:00:00Z
 )
 
 // keyedField returns the name of a field number and the wire type it must

@@ -85,6 +85,7 @@ func TestDecodeKeyedSkipsUnknownFields(t *testing.T) {
 func TestDecodeKeyedErrors(t *testing.T) {
 	good := keyedSample()
 	enc := AppendKeyedEvent(nil, &good)
+	beforeYear0 := int64(minEventSeconds - 1)
 	timeless := keyedSample()
 	timeless.Time = time.Time{}
 	field := func(n protowire.Number, typ protowire.Type, value func([]byte) []byte) []byte {
@@ -135,7 +136,8 @@ func TestDecodeKeyedErrors(t *testing.T) {
 		{"long value", field(fieldSummary, protowire.BytesType, str(strings.Repeat("s", DefaultLimits.MaxLabelBytes+1))), "summary: value is"},
 		{"label flood", manyLabels, "more than the limit of"},
 		{"nanoseconds", field(fieldTimeNanos, protowire.VarintType, varint(uint64(time.Second))), "time: 1000000000 nanoseconds"},
-		{"year 10000", field(fieldTimeSeconds, protowire.VarintType, varint(maxEventSeconds+1)), "time: 253402300800 seconds"},
+		{"year 10000", field(fieldTimeSeconds, protowire.VarintType, varint(maxEventSeconds)), "time: 253402300800 seconds since 1970 is outside"},
+		{"before year 0", field(fieldTimeSeconds, protowire.VarintType, varint(uint64(beforeYear0))), "time: -62167219201 seconds since 1970 is outside"},
 		{"bad severity", field(fieldSeverity, protowire.BytesType, str("loud")), `severity: "loud" is not one of`},
 		{"no time", AppendKeyedEvent(nil, &timeless), "time: missing"},
 		{"not JSON either", []byte("{"), "unexpected end"},
