@@ -74,6 +74,20 @@ func (f *fixture) sync(now time.Time, ups ...correlate.Update) []Change {
 	return f.m.Sync(ups, func(id string) (*correlate.Incident, bool) { c, ok := f.snp[id]; return c, ok }, now)
 }
 
+// restored returns a fixture restored from f's changelog records.
+func (f *fixture) restored() *fixture {
+	f.t.Helper()
+	recs, err := f.m.AppendChanges(nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	g := newFixture(f.t, Config{}, nil, nil)
+	if err := g.m.Restore(recs); err != nil {
+		f.t.Fatal(err)
+	}
+	return g
+}
+
 func (f *fixture) open(c *correlate.Incident) *Incident {
 	f.t.Helper()
 	f.snp[c.ID] = c
@@ -421,14 +435,7 @@ func TestRestore(t *testing.T) {
 	if _, err := f.m.Act(Command{Action: ActAcknowledge, IncidentID: "INC-a", By: "x", At: t0.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	recs, err := f.m.AppendChanges(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := newFixture(t, Config{}, nil, nil)
-	if err := g.m.Restore(recs); err != nil {
-		t.Fatal(err)
-	}
+	g := f.restored()
 	if len(g.m.Incidents()) != 3 || len(g.m.Problems()) != 1 {
 		t.Fatalf("restored %d incidents, %d problems", len(g.m.Incidents()), len(g.m.Problems()))
 	}
@@ -484,14 +491,7 @@ func TestUpdateNotificationsArePaced(t *testing.T) {
 		t.Fatalf("held %q, notified at %s", in.HeldUpdate, in.NotifiedAt)
 	}
 	// What is held survives a restore.
-	recs, err := f.m.AppendChanges(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := newFixture(t, Config{}, nil, nil)
-	if err := g.m.Restore(recs); err != nil {
-		t.Fatal(err)
-	}
+	g := f.restored()
 	if r, _ := g.m.Incident("INC-1"); r.HeldUpdate != in.HeldUpdate || !r.NotifiedAt.Equal(in.NotifiedAt) {
 		t.Fatalf("restored held %q at %s", r.HeldUpdate, r.NotifiedAt)
 	}

@@ -106,9 +106,9 @@ func (d *Decoder) decodeEvent(v *fastjson.Value, e *event.Event) error {
 	t := &d.strs
 	t.reset()
 	var (
-		labels, annotations                             *fastjson.Value
-		id, source, kind, status, severity, ci, sum, fp strRef
-		err                                             error
+		labels, annotations *fastjson.Value
+		r                   eventRefs
+		err                 error
 	)
 	str := func(field string, v *fastjson.Value) strRef {
 		var b []byte
@@ -121,27 +121,27 @@ func (d *Decoder) decodeEvent(v *fastjson.Value, e *event.Event) error {
 		}
 		switch string(k) {
 		case "id":
-			id = str("id", v)
+			r.id = str("id", v)
 		case "time":
 			e.Time, err = getTime("time", v)
 		case "source":
-			source = str("source", v)
+			r.source = str("source", v)
 		case "kind":
-			kind = str("kind", v)
+			r.kind = str("kind", v)
 		case "status":
-			status = str("status", v)
+			r.status = str("status", v)
 		case "severity":
-			severity = str("severity", v)
+			r.severity = str("severity", v)
 		case "ci":
-			ci = str("ci", v)
+			r.ci = str("ci", v)
 		case "labels":
 			labels = v
 		case "annotations":
 			annotations = v
 		case "summary":
-			sum = str("summary", v)
+			r.summary = str("summary", v)
 		case "fingerprint":
-			fp = str("fingerprint", v)
+			r.fingerprint = str("fingerprint", v)
 		default:
 			err = errorf(fieldName(k), "unknown field; the fields of an event are id, time, source, kind, status, severity, ci, labels, annotations, summary, fingerprint")
 		}
@@ -156,22 +156,7 @@ func (d *Decoder) decodeEvent(v *fastjson.Value, e *event.Event) error {
 	if err := d.collectLabels("annotations", annotations, false); err != nil {
 		return err
 	}
-	t.pack()
-
-	e.ID = t.get(id)
-	e.Source = t.get(source)
-	e.Kind = event.Kind(t.get(kind))
-	e.Status = event.Status(t.get(status))
-	e.Severity = event.Severity(t.get(severity))
-	e.CI = t.get(ci)
-	e.Summary = t.get(sum)
-	e.Fingerprint = t.get(fp)
-	// Labels are an object even when there are none, as the event schema
-	// says; annotations are optional.
-	e.Labels = t.labelMap(0, nLabels, 0)
-	if len(t.labels) > nLabels {
-		e.Annotations = t.labelMap(nLabels, len(t.labels), 0)
-	}
+	t.fillEvent(e, &r, nLabels)
 	return d.normalize(e)
 }
 

@@ -148,11 +148,11 @@ func (d *Decoder) decodeKeyedEvent(data []byte, e *event.Event) error {
 	t := &d.strs
 	t.reset()
 	var (
-		id, source, kind, status, severity, ci, sum, fp strRef
-		seconds                                         int64
-		nanos                                           uint64
-		hasTime                                         bool
-		nLabels, nAnnotations                           int
+		r                     eventRefs
+		seconds               int64
+		nanos                 uint64
+		hasTime               bool
+		nLabels, nAnnotations int
 	)
 	// Labels and annotations may interleave on the wire; labels are
 	// collected first and annotations on a second pass, so that each is
@@ -197,28 +197,28 @@ func (d *Decoder) decodeKeyedEvent(data []byte, e *event.Event) error {
 			var err error
 			switch n {
 			case fieldID:
-				id, err = d.addKeyedString(field, b)
+				r.id, err = d.addKeyedString(field, b)
 			case fieldTimeSeconds:
 				seconds, hasTime = int64(v), true
 			case fieldTimeNanos:
 				nanos = v
 			case fieldSource:
-				source, err = d.addKeyedString(field, b)
+				r.source, err = d.addKeyedString(field, b)
 			case fieldKind:
-				kind, err = d.addKeyedString(field, b)
+				r.kind, err = d.addKeyedString(field, b)
 			case fieldStatus:
-				status, err = d.addKeyedString(field, b)
+				r.status, err = d.addKeyedString(field, b)
 			case fieldSeverity:
-				severity, err = d.addKeyedString(field, b)
+				r.severity, err = d.addKeyedString(field, b)
 			case fieldCI:
-				ci, err = d.addKeyedString(field, b)
+				r.ci, err = d.addKeyedString(field, b)
 			case fieldLabels:
 				err = d.addKeyedEntry(field, b)
 				nLabels++
 			case fieldSummary:
-				sum, err = d.addKeyedString(field, b)
+				r.summary, err = d.addKeyedString(field, b)
 			case fieldFingerprint:
-				fp, err = d.addKeyedString(field, b)
+				r.fingerprint, err = d.addKeyedString(field, b)
 			}
 			if err != nil {
 				return err
@@ -243,19 +243,7 @@ func (d *Decoder) decodeKeyedEvent(data []byte, e *event.Event) error {
 		}
 		e.Time = time.Unix(seconds, int64(nanos)).UTC()
 	}
-	t.pack()
-	e.ID = t.get(id)
-	e.Source = t.get(source)
-	e.Kind = event.Kind(t.get(kind))
-	e.Status = event.Status(t.get(status))
-	e.Severity = event.Severity(t.get(severity))
-	e.CI = t.get(ci)
-	e.Summary = t.get(sum)
-	e.Fingerprint = t.get(fp)
-	e.Labels = t.labelMap(0, nLabels, 0)
-	if len(t.labels) > nLabels {
-		e.Annotations = t.labelMap(nLabels, len(t.labels), 0)
-	}
+	t.fillEvent(e, &r, nLabels)
 	return d.normalize(e)
 }
 

@@ -4,6 +4,8 @@ import (
 	"math"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/correlatord/correlatord/event"
 )
 
 // Copying strings out of the parser's buffer is most of a decoder's
@@ -81,6 +83,30 @@ func (t *eventStrings) get(r strRef) string {
 		return t.own[-r.start-1]
 	}
 	return t.packed[r.start:r.end]
+}
+
+// eventRefs are the string fields of the canonical event being decoded.
+type eventRefs struct {
+	id, source, kind, status, severity, ci, summary, fingerprint strRef
+}
+
+// fillEvent packs t and sets e's strings from r, its labels from
+// t.labels[:nLabels] (a map even when empty, as the event schema has it)
+// and its annotations from the rest (nil when none).
+func (t *eventStrings) fillEvent(e *event.Event, r *eventRefs, nLabels int) {
+	t.pack()
+	e.ID = t.get(r.id)
+	e.Source = t.get(r.source)
+	e.Kind = event.Kind(t.get(r.kind))
+	e.Status = event.Status(t.get(r.status))
+	e.Severity = event.Severity(t.get(r.severity))
+	e.CI = t.get(r.ci)
+	e.Summary = t.get(r.summary)
+	e.Fingerprint = t.get(r.fingerprint)
+	e.Labels = t.labelMap(0, nLabels, 0)
+	if len(t.labels) > nLabels {
+		e.Annotations = t.labelMap(nLabels, len(t.labels), 0)
+	}
 }
 
 // labelMap returns the labels from t.labels[from:to] as a map with room for
