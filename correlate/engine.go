@@ -137,8 +137,9 @@ type Engine struct {
 	kb       []byte
 	sb       strings.Builder
 
-	// enc and members are AppendChanges' scratch space: a record is
-	// encoded into enc, then copied to its place in a recordArena.
+	// AppendChanges' scratch space: a record is encoded into enc (a
+	// member record from members, a group's alert maps packed into
+	// packed), then copied to its place in a recordArena.
 	enc     []byte
 	members []memberState
 	packed  []byte

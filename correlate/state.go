@@ -113,8 +113,9 @@ type groupState struct {
 // packedAlerts holds the alert maps of a group as version 3 writes them:
 // little-endian 64-bit words, key then value, which JSON carries as
 // base64. They hold an entry or two per alert, so a checkpoint in a storm
-// writes them for every alert: as JSON objects of decimal strings they were
-// half of the engine's checkpoint time, and twice the size.
+// writes them for every alert: as JSON objects of decimal strings, encoded
+// through reflection, they were half of AppendChanges' time
+// (BenchmarkAppendChanges).
 type packedAlerts struct {
 	FiringPacked    []byte `json:"firing_packed,omitempty"`
 	SeenPacked      []byte `json:"seen_packed,omitempty"`
@@ -122,57 +123,54 @@ type packedAlerts struct {
 	KeysPacked      []byte `json:"keys_packed,omitempty"`
 }
 
-// pack appends g's alert maps to buf and points p at them.
-func (p *packedAlerts) pack(buf []byte, g *group) []byte {
+// packAlerts appends g's alert maps to buf and points s's packed fields at
+// them.
+func (s *groupState) packAlerts(buf []byte, g *group) []byte {
 	start := len(buf)
 	buf = appendPairs(buf, g.firing)
 	firing := len(buf)
 	buf = appendPairs(buf, g.seen)
 	seen := len(buf)
-	for k, n := range g.sigFiring {
-		buf = binary.LittleEndian.AppendUint64(buf, k)
-		buf = binary.LittleEndian.AppendUint64(buf, uint64(n))
-	}
+	buf = appendPairs(buf, g.sigFiring)
 	sig := len(buf)
 	for _, k := range g.keys {
 		buf = binary.LittleEndian.AppendUint64(buf, k)
 	}
-	p.FiringPacked, p.SeenPacked = buf[start:firing], buf[firing:seen]
-	p.SigFiringPacked, p.KeysPacked = buf[seen:sig], buf[sig:]
+	s.FiringPacked, s.SeenPacked = buf[start:firing], buf[firing:seen]
+	s.SigFiringPacked, s.KeysPacked = buf[seen:sig], buf[sig:]
 	return buf
 }
 
-func appendPairs(buf []byte, m map[uint64]uint64) []byte {
+func appendPairs[V uint64 | int](buf []byte, m map[uint64]V) []byte {
 	for k, v := range m {
 		buf = binary.LittleEndian.AppendUint64(buf, k)
-		buf = binary.LittleEndian.AppendUint64(buf, v)
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(v))
 	}
 	return buf
 }
 
-// unpack fills s's alert maps from p.
-func (p *packedAlerts) unpack(s *groupState) error {
+// unpackAlerts fills s's alert maps from its packed fields.
+func (s *groupState) unpackAlerts() error {
 	for _, f := range []struct {
 		name string
 		b    []byte
 		size int
-	}{{"firing_packed", p.FiringPacked, 16}, {"seen_packed", p.SeenPacked, 16}, {"sig_firing_packed", p.SigFiringPacked, 16}, {"keys_packed", p.KeysPacked, 8}} {
+	}{{"firing_packed", s.FiringPacked, 16}, {"seen_packed", s.SeenPacked, 16}, {"sig_firing_packed", s.SigFiringPacked, 16}, {"keys_packed", s.KeysPacked, 8}} {
 		if len(f.b)%f.size != 0 {
 			return fmt.Errorf("%s: %d bytes, not a whole number of %d-byte entries", f.name, len(f.b), f.size)
 		}
 	}
-	s.Firing = unpackPairs(p.FiringPacked)
-	s.Seen = unpackPairs(p.SeenPacked)
-	s.SigFiring = make(map[uint64]int, len(p.SigFiringPacked)/16)
-	for b := p.SigFiringPacked; len(b) > 0; b = b[16:] {
-		n := binary.LittleEndian.Uint64(b[8:])
+	s.Firing = unpackPairs(s.FiringPacked)
+	s.Seen = unpackPairs(s.SeenPacked)
+	s.SigFiring = make(map[uint64]int, len(s.SigFiringPacked)/16)
+	for k, n := range unpackPairs(s.SigFiringPacked) {
 		if n == 0 || n > math.MaxInt32 {
 			return fmt.Errorf("sig_firing_packed: count %d", n)
 		}
-		s.SigFiring[binary.LittleEndian.Uint64(b)] = int(n)
+		s.SigFiring[k] = int(n)
 	}
 	s.Keys = nil
-	for b := p.KeysPacked; len(b) > 0; b = b[8:] {
+	for b := s.KeysPacked; len(b) > 0; b = b[8:] {
 		s.Keys = append(s.Keys, binary.LittleEndian.Uint64(b))
 	}
 	return nil
@@ -269,7 +267,7 @@ func (e *Engine) appendGroup(dst []StateRecord, g *group, arena *recordArena) ([
 	}
 	s := &groupState{V: stateVersion, LabelKey: g.labelKey, Last: g.last, Onset: g.onset,
 		QuietSince: g.quietSince, LastResolve: g.lastResolve, OpenSeq: g.openSeq}
-	e.packed = s.pack(e.packed[:0], g)
+	e.packed = s.packAlerts(e.packed[:0], g)
 	s.Incident.Incident = g.inc
 	// Members and their event ids (restored from the members) are in the
 	// member records.
@@ -285,9 +283,9 @@ func (e *Engine) appendGroup(dst []StateRecord, g *group, arena *recordArena) ([
 
 // recordArena holds the values of one AppendChanges call's records in
 // shared blocks. Encoding each record into a buffer of its own grew it by
-// doubling: four times the state's size in garbage at every checkpoint, a
-// tenth of the CPU of a storm. A block is freed once the last record in it
-// is written and dropped.
+// doubling: 94 MB allocated to write 14.5 MB of records for 50,000 alerts
+// (BenchmarkAppendChanges). A block is freed once the last record in it is
+// written and dropped.
 type recordArena struct {
 	block []byte
 }
@@ -371,7 +369,7 @@ func (e *Engine) Restore(records []StateRecord) error {
 			return fmt.Errorf("correlate: restore %q: %w", k, err)
 		}
 		if s.V >= 3 {
-			if err := s.unpack(&s); err != nil {
+			if err := s.unpackAlerts(); err != nil {
 				return fmt.Errorf("correlate: restore %q: %w", k, err)
 			}
 		}

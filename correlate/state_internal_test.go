@@ -49,7 +49,7 @@ func TestRestoreReadsVersion1Records(t *testing.T) {
 			if err := restoreMembers(&s, strings.TrimPrefix(r.Key, stateKeyGroupPrefx), latest); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.unpack(&s); err != nil {
+			if err := s.unpackAlerts(); err != nil {
 				t.Fatal(err)
 			}
 			s.packedAlerts = packedAlerts{}
@@ -291,7 +291,7 @@ func TestRestoreKeepsAlertMaps(t *testing.T) {
 		if err := segjson.Unmarshal(rec.Value, &s); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.unpack(&s); err != nil {
+		if err := s.unpackAlerts(); err != nil {
 			t.Fatal(err)
 		}
 		short := s

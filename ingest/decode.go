@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	segjson "github.com/segmentio/encoding/json"
-	"github.com/segmentio/kafka-go"
 	"github.com/valyala/fastjson"
 
 	"github.com/correlatord/correlatord/event"
@@ -157,6 +156,9 @@ type Decoder struct {
 
 	// strs holds the strings of the event being decoded; see eventStrings.
 	strs eventStrings
+	// annotations holds a keyed event's annotation entries until its
+	// labels are in (decodeKeyedEvent).
+	annotations [][]byte
 
 	// validUTF8 says that the whole payload is valid UTF-8. Unescaping JSON
 	// strings cannot make valid UTF-8 invalid (an escape becomes a valid
@@ -462,19 +464,6 @@ func lookup(v *fastjson.Value, key string) *fastjson.Value {
 		}
 	})
 	return found
-}
-
-// EventMessage encodes ev (AppendEventJSON) at the end of buf into a
-// message keyed by key, and returns it with buf extended. The messages of a
-// batch share one buffer: a value sliced off it stays valid when a later
-// append moves the buffer, as the old array is not reused.
-func EventMessage(buf []byte, ev *event.Event, key string) (kafka.Message, []byte, error) {
-	start := len(buf)
-	buf, err := AppendEventJSON(buf, ev)
-	if err != nil {
-		return kafka.Message{}, buf[:start], fmt.Errorf("encode event %s: %w", ev.ID, err)
-	}
-	return kafka.Message{Key: []byte(key), Value: buf[start:len(buf):len(buf)]}, buf, nil
 }
 
 // AppendEventJSON appends ev as canonical JSON (FormatEvents) to buf.

@@ -148,91 +148,85 @@ func (d *Decoder) decodeKeyedEvent(data []byte, e *event.Event) error {
 	t := &d.strs
 	t.reset()
 	var (
-		r                     eventRefs
-		seconds               int64
-		nanos                 uint64
-		hasTime               bool
-		nLabels, nAnnotations int
+		r       eventRefs
+		seconds int64
+		nanos   uint64
+		hasTime bool
 	)
-	// Labels and annotations may interleave on the wire; labels are
-	// collected first and annotations on a second pass, so that each is
-	// one run of d.strs.labels.
-	for pass := 0; pass < 2; pass++ {
-		for rest := data; len(rest) > 0; {
-			n, typ, tagLen := protowire.ConsumeTag(rest)
-			if tagLen < 0 {
-				return keyedError("", protowire.ParseError(tagLen))
-			}
-			rest = rest[tagLen:]
-			field, want := keyedField(n)
-			if want >= 0 && typ != want {
-				return errorf(field, "wire type %d, want %d", typ, want)
-			}
-			var (
-				b       []byte
-				v       uint64
-				valSize int
-			)
-			switch {
-			case want == protowire.BytesType:
-				b, valSize = protowire.ConsumeBytes(rest)
-			case want == protowire.VarintType:
-				v, valSize = protowire.ConsumeVarint(rest)
-			default: // a field of a newer build: skip it
-				valSize = protowire.ConsumeFieldValue(n, typ, rest)
-			}
-			if valSize < 0 {
-				return keyedError(field, protowire.ParseError(valSize))
-			}
-			rest = rest[valSize:]
-			if pass == 1 {
-				if n == fieldAnnotations {
-					if err := d.addKeyedEntry(field, b); err != nil {
-						return err
-					}
-					nAnnotations++
-				}
-				continue
-			}
-			var err error
-			switch n {
-			case fieldID:
-				r.id, err = d.addKeyedString(field, b)
-			case fieldTimeSeconds:
-				seconds, hasTime = int64(v), true
-			case fieldTimeNanos:
-				nanos = v
-			case fieldSource:
-				r.source, err = d.addKeyedString(field, b)
-			case fieldKind:
-				r.kind, err = d.addKeyedString(field, b)
-			case fieldStatus:
-				r.status, err = d.addKeyedString(field, b)
-			case fieldSeverity:
-				r.severity, err = d.addKeyedString(field, b)
-			case fieldCI:
-				r.ci, err = d.addKeyedString(field, b)
-			case fieldLabels:
-				err = d.addKeyedEntry(field, b)
-				nLabels++
-			case fieldSummary:
-				r.summary, err = d.addKeyedString(field, b)
-			case fieldFingerprint:
-				r.fingerprint, err = d.addKeyedString(field, b)
-			}
-			if err != nil {
-				return err
-			}
+	// Labels and annotations may interleave on the wire, and each must be
+	// one run of d.strs.labels: annotations wait in d.annotations (they
+	// alias data) until the labels are in.
+	d.annotations = d.annotations[:0]
+	for rest := data; len(rest) > 0; {
+		n, typ, tagLen := protowire.ConsumeTag(rest)
+		if tagLen < 0 {
+			return keyedError("", protowire.ParseError(tagLen))
 		}
-		if pass == 0 {
-			nLabels = len(t.labels)
+		rest = rest[tagLen:]
+		field, want := keyedField(n)
+		if want >= 0 && typ != want {
+			return errorf(field, "wire type %d, want %d", typ, want)
+		}
+		var (
+			b       []byte
+			v       uint64
+			valSize int
+		)
+		switch {
+		case want == protowire.BytesType:
+			b, valSize = protowire.ConsumeBytes(rest)
+		case want == protowire.VarintType:
+			v, valSize = protowire.ConsumeVarint(rest)
+		default: // a field of a newer build: skip it
+			valSize = protowire.ConsumeFieldValue(n, typ, rest)
+		}
+		if valSize < 0 {
+			return keyedError(field, protowire.ParseError(valSize))
+		}
+		rest = rest[valSize:]
+		var err error
+		switch n {
+		case fieldID:
+			r.id, err = d.addKeyedString(field, b)
+		case fieldTimeSeconds:
+			seconds, hasTime = int64(v), true
+		case fieldTimeNanos:
+			nanos = v
+		case fieldSource:
+			r.source, err = d.addKeyedString(field, b)
+		case fieldKind:
+			r.kind, err = d.addKeyedString(field, b)
+		case fieldStatus:
+			r.status, err = d.addKeyedString(field, b)
+		case fieldSeverity:
+			r.severity, err = d.addKeyedString(field, b)
+		case fieldCI:
+			r.ci, err = d.addKeyedString(field, b)
+		case fieldLabels:
+			err = d.addKeyedEntry(field, b)
+		case fieldAnnotations:
+			d.annotations = append(d.annotations, b)
+		case fieldSummary:
+			r.summary, err = d.addKeyedString(field, b)
+		case fieldFingerprint:
+			r.fingerprint, err = d.addKeyedString(field, b)
+		}
+		if err != nil {
+			return err
 		}
 	}
+	nLabels := len(t.labels)
+	for _, b := range d.annotations {
+		if err := d.addKeyedEntry("annotations", b); err != nil {
+			return err
+		}
+	}
+	clear(d.annotations) // they alias the message
 	if nLabels > d.limits.MaxLabels {
 		return errorf("labels", "%d labels, more than the limit of %d", nLabels, d.limits.MaxLabels)
 	}
-	if nAnnotations > d.limits.MaxLabels {
-		return errorf("annotations", "%d annotations, more than the limit of %d", nAnnotations, d.limits.MaxLabels)
+	if n := len(t.labels) - nLabels; n > d.limits.MaxLabels {
+		return errorf("annotations", "%d annotations, more than the limit of %d", n, d.limits.MaxLabels)
 	}
 	if nanos >= uint64(time.Second) {
 		return errorf("time", "%d nanoseconds, more than a second", nanos)

@@ -36,20 +36,20 @@ func TestKeyedEventRoundTrip(t *testing.T) {
 	if !IsKeyedEvent(msg.Value) {
 		t.Fatalf("value %x does not start with the keyed magic", msg.Value)
 	}
-	got, errs := newTestDecoder().DecodeKeyed(msg.Value, testNow, nil)
-	if len(errs) > 0 || len(got) != 1 {
-		t.Fatalf("decode: %v", errorLines(errs))
-	}
-	if !reflect.DeepEqual(got[0], want) {
-		t.Fatalf("round trip\n got %+v\nwant %+v", got[0], want)
-	}
+	checkDecodesKeyed(t, "round trip", msg.Value, want)
 
 	// Without annotations, nanoseconds or CI: absent stays absent.
 	want = keyedSample()
 	want.Annotations, want.CI, want.Time = nil, "", want.Time.Truncate(time.Second)
-	got, errs = newTestDecoder().DecodeKeyed(AppendKeyedEvent(nil, &want), testNow, got[:0])
-	if len(errs) > 0 || !reflect.DeepEqual(got, []event.Event{want}) {
-		t.Fatalf("round trip: %v\n got %+v\nwant %+v", errorLines(errs), got, want)
+	checkDecodesKeyed(t, "round trip without annotations", AppendKeyedEvent(nil, &want), want)
+}
+
+// checkDecodesKeyed checks that DecodeKeyed gives exactly want from data.
+func checkDecodesKeyed(t *testing.T, what string, data []byte, want event.Event) {
+	t.Helper()
+	got, errs := newTestDecoder().DecodeKeyed(data, testNow, nil)
+	if len(errs) > 0 || len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+		t.Fatalf("%s: %v\n got %+v\nwant %+v", what, errorLines(errs), got, want)
 	}
 }
 
@@ -61,10 +61,7 @@ func TestDecodeKeyedReadsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, errs := newTestDecoder().DecodeKeyed(b, testNow, nil)
-	if len(errs) > 0 || len(got) != 1 || !reflect.DeepEqual(got[0], want) {
-		t.Fatalf("JSON on the keyed topic: %v\n got %+v\nwant %+v", errorLines(errs), got, want)
-	}
+	checkDecodesKeyed(t, "JSON on the keyed topic", b, want)
 }
 
 // A field of a newer build is skipped, as protobuf readers do, so a rolling
@@ -76,10 +73,7 @@ func TestDecodeKeyedSkipsUnknownFields(t *testing.T) {
 	b = protowire.AppendString(b, "from the future")
 	b = protowire.AppendTag(b, 100, protowire.Fixed64Type)
 	b = protowire.AppendFixed64(b, 7)
-	got, errs := newTestDecoder().DecodeKeyed(b, testNow, nil)
-	if len(errs) > 0 || len(got) != 1 || !reflect.DeepEqual(got[0], want) {
-		t.Fatalf("unknown fields: %v\n got %+v\nwant %+v", errorLines(errs), got, want)
-	}
+	checkDecodesKeyed(t, "unknown fields", b, want)
 }
 
 func TestDecodeKeyedErrors(t *testing.T) {

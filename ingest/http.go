@@ -49,7 +49,7 @@ func (f *KafkaForwarder) Forward(ctx context.Context, events []event.Event) erro
 	var buf []byte
 	for i := range events {
 		var err error
-		if msgs[i], buf, err = EventMessage(buf, &events[i], events[i].Fingerprint); err != nil {
+		if msgs[i], buf, err = jsonEventMessage(buf, &events[i], events[i].Fingerprint); err != nil {
 			return err
 		}
 	}
@@ -59,6 +59,19 @@ func (f *KafkaForwarder) Forward(ctx context.Context, events []event.Event) erro
 	}
 	f.Metrics.produced.Add(float64(len(msgs)))
 	return nil
+}
+
+// jsonEventMessage encodes ev (AppendEventJSON) at the end of buf into a
+// message keyed by key, and returns it with buf extended. The messages of a
+// batch share one buffer: a value sliced off it stays valid when a later
+// append moves the buffer, as the old array is not reused.
+func jsonEventMessage(buf []byte, ev *event.Event, key string) (kafka.Message, []byte, error) {
+	start := len(buf)
+	buf, err := AppendEventJSON(buf, ev)
+	if err != nil {
+		return kafka.Message{}, buf[:start], fmt.Errorf("encode event %s: %w", ev.ID, err)
+	}
+	return kafka.Message{Key: []byte(key), Value: buf[start:len(buf):len(buf)]}, buf, nil
 }
 
 // PipelineForwarder hands events straight to the pipeline when Kafka is off,
