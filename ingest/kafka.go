@@ -572,7 +572,7 @@ func NewWriter(cfg KafkaConfig, topic string, logger *zap.Logger) (*kafka.Writer
 	return &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
 		Topic:        topic,
-		Transport:    newTransport(cfg, d),
+		Transport:    newMetadataCache(newTransport(cfg, d), time.Now),
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
 		// kafka-go allocates room for BatchSize messages (152 B each) with

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -153,12 +154,24 @@ type keyer struct {
 	// batch's buffer is made that large at once, instead of growing by
 	// doubling, which copied and left garbage behind at every step.
 	messageBytes atomic.Int64
+	// buffers holds *keyedBuffers of batches the broker acknowledged:
+	// kafka-go keeps no reference to a message once its write returned, and
+	// new ones per batch were 8% of the daemon's allocations in an HTTP
+	// storm with Kafka on.
+	buffers sync.Pool
 }
 
 // keyedBatch is one Handle call's messages and the position after them.
 type keyedBatch struct {
+	*keyedBuffers
+	pos uint64
+}
+
+// keyedBuffers are a batch's messages and the bytes of their keys and
+// values.
+type keyedBuffers struct {
 	msgs []kafka.Message
-	pos  uint64
+	buf  []byte
 }
 
 // keyerQueueBatches is how many batches may wait for the producer. A batch
@@ -178,11 +191,16 @@ func newKeyer(writer ingest.MessageWriter, binder ciBinder, keys *partitionKeyer
 // Handle implements ingest.Handler. It returns once the batch is queued
 // for the producer; Durable tells when it is on the keyed topic.
 func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error) {
-	msgs := make([]kafka.Message, len(events))
+	b, _ := k.buffers.Get().(*keyedBuffers)
+	if b == nil {
+		b = new(keyedBuffers)
+	}
+	msgs := slices.Grow(b.msgs[:0], len(events))[:len(events)]
 	// The batch's keys and values, see ingest.KeyedEventMessage.
-	buf := make([]byte, 0, int64(len(events)+1)*k.messageBytes.Load()*9/8)
+	buf := slices.Grow(b.buf[:0], int((int64(len(events)+1)*k.messageBytes.Load())*9/8))
+	var ev event.Event // binding sets CI on a copy: the caller owns events
 	for i := range events {
-		ev := events[i] // binding sets CI on a copy: the caller owns events
+		ev = events[i]
 		if k.binder != nil {
 			if ci, ok := k.binder.Bind(&ev); ok {
 				ev.CI = ci
@@ -193,6 +211,7 @@ func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error
 	if len(events) > 0 {
 		k.messageBytes.Store(int64(len(buf) / len(events)))
 	}
+	b.msgs, b.buf = msgs, buf
 	select {
 	case k.send <- struct{}{}:
 	case <-ctx.Done():
@@ -204,7 +223,7 @@ func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error
 	}
 	pos := k.accepted + uint64(len(events))
 	select {
-	case k.queue <- keyedBatch{msgs: msgs, pos: pos}:
+	case k.queue <- keyedBatch{keyedBuffers: b, pos: pos}:
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
@@ -221,6 +240,8 @@ func (k *keyer) produceLoop(ctx context.Context) {
 		// out with this one, in one produce: one round trip for all of
 		// them, and still in order.
 		msgs, pos := b.msgs, b.pos
+		batches := [keyerQueueBatches + 1]*keyedBuffers{b.keyedBuffers}
+		n := 1
 	more:
 		for range keyerQueueBatches {
 			select {
@@ -228,13 +249,23 @@ func (k *keyer) produceLoop(ctx context.Context) {
 				if !ok {
 					break more
 				}
-				msgs, pos = append(msgs, nb.msgs...), nb.pos
+				if n == 1 { // b.msgs stays whole for reuse
+					msgs = append(msgs[:len(msgs):len(msgs)], nb.msgs...)
+				} else {
+					msgs = append(msgs, nb.msgs...)
+				}
+				pos = nb.pos
+				batches[n] = nb.keyedBuffers
+				n++
 			default:
 				break more
 			}
 		}
 		if err := k.produce(ctx, msgs); err != nil {
 			return // stopped: what is left is not durable, so not committed
+		}
+		for _, done := range batches[:n] {
+			k.buffers.Put(done)
 		}
 		k.mu.Lock()
 		k.durable = pos
