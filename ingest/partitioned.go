@@ -121,6 +121,10 @@ type PartitionedOptions struct {
 	Defaults     event.Defaults
 	// Now is the wall clock handed to Idle. Defaults to time.Now.
 	Now func() time.Time
+	// MemberData is sent with this member's join, where the other members
+	// find it (Members): the daemon puts its API's address there. Empty:
+	// none.
+	MemberData []byte
 }
 
 // PartitionedConsumer runs the consumer group of the partitioned stage.
@@ -133,8 +137,9 @@ type PartitionedConsumer struct {
 	pm      *partitionMetrics
 	logger  *zap.Logger
 
-	mu       sync.Mutex
-	assigned map[int]bool
+	mu          sync.Mutex
+	assigned    map[int]bool
+	groupClient *kafka.Client // for Members, made at its first call
 }
 
 type partitionMetrics struct {
@@ -225,6 +230,7 @@ func (c *PartitionedConsumer) Run(ctx context.Context) error {
 		Brokers:               c.cfg.Brokers,
 		Dialer:                d,
 		Topics:                []string{c.opts.Topic},
+		GroupBalancers:        memberDataBalancers(c.opts.MemberData),
 		StartOffset:           start,
 		WatchPartitionChanges: true,
 		// A stopping member leaves at once, so the survivors rebalance
@@ -527,4 +533,74 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 		}
 		idle.Reset(c.opts.IdleInterval)
 	}
+}
+
+// memberDataBalancers are kafka-go's default balancers (range, then round
+// robin), each sending data as the member's user data. Nil data: the
+// defaults themselves.
+func memberDataBalancers(data []byte) []kafka.GroupBalancer {
+	if len(data) == 0 {
+		return nil
+	}
+	return []kafka.GroupBalancer{
+		withMemberData{kafka.RangeGroupBalancer{}, data},
+		withMemberData{kafka.RoundRobinGroupBalancer{}, data},
+	}
+}
+
+// withMemberData is a balancer that sends data with the member's join. The
+// assignment ignores it: range and round robin use no user data.
+type withMemberData struct {
+	kafka.GroupBalancer
+	data []byte
+}
+
+func (b withMemberData) UserData() ([]byte, error) { return b.data, nil }
+
+// GroupMember is a member of the partitioned stage's consumer group.
+type GroupMember struct {
+	ID string
+	// Data is what the member sent as PartitionedOptions.MemberData.
+	Data []byte
+	// Partitions are the member's partitions of the keyed topic in the
+	// current generation (none while the group rebalances).
+	Partitions []int
+}
+
+// Members asks the group coordinator for the group's members, with their
+// data and partitions. Any instance may ask, consuming or not.
+func (c *PartitionedConsumer) Members(ctx context.Context) ([]GroupMember, error) {
+	c.mu.Lock()
+	client := c.groupClient
+	if client == nil {
+		d, err := NewDialer(c.cfg)
+		if err != nil {
+			c.mu.Unlock()
+			return nil, err
+		}
+		// One client, so its connections are reused from call to call.
+		client = &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Transport: newTransport(c.cfg, d)}
+		c.groupClient = client
+	}
+	c.mu.Unlock()
+	resp, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{c.opts.GroupID}})
+	if err != nil {
+		return nil, fmt.Errorf("describe consumer group %s: %w", c.opts.GroupID, err)
+	}
+	var out []GroupMember
+	for _, g := range resp.Groups {
+		if g.Error != nil {
+			return nil, fmt.Errorf("describe consumer group %s: %w", c.opts.GroupID, g.Error)
+		}
+		for _, m := range g.Members {
+			gm := GroupMember{ID: m.MemberID, Data: m.MemberMetadata.UserData}
+			for _, t := range m.MemberAssignments.Topics {
+				if t.Topic == c.opts.Topic {
+					gm.Partitions = append(gm.Partitions, t.Partitions...)
+				}
+			}
+			out = append(out, gm)
+		}
+	}
+	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -72,6 +73,9 @@ type listPage[T any] struct {
 	Total  int `json:"total"`
 	Limit  int `json:"limit"`
 	Offset int `json:"offset"`
+	// Unavailable names the other instances whose records are missing from
+	// the list because they did not answer, each with why.
+	Unavailable []string `json:"unavailable,omitempty"`
 }
 
 // incidentDetail is GET /api/v1/incidents/{id}: the record with why each
@@ -169,6 +173,9 @@ type apiRoute struct {
 	need  role
 	query []string
 	serve func(*incidentAPI, http.ResponseWriter, *http.Request) error
+	// record: the route reads or acts on one record, which another
+	// instance holds when this one answers 404 (see peers.go).
+	record bool
 }
 
 var pagingParams = []string{"limit", "offset"}
@@ -205,24 +212,24 @@ func apiRoutes() []apiRoute {
 			query: []string{"status", "priority", "service", "ci", "from", "to", "limit", "offset"},
 			serve: (*incidentAPI).listIncidents},
 		{method: http.MethodGet, pattern: "/api/v1/incidents/{id}", name: "get_incident", need: roleRead,
-			serve: (*incidentAPI).getIncident},
+			serve: (*incidentAPI).getIncident, record: true},
 		{method: http.MethodGet, pattern: "/api/v1/problems", name: "list_problems", need: roleRead,
 			query: []string{"status", "limit", "offset"}, serve: (*incidentAPI).listProblems},
 		{method: http.MethodGet, pattern: "/api/v1/problems/{id}", name: "get_problem", need: roleRead,
-			serve: (*incidentAPI).getProblem},
+			serve: (*incidentAPI).getProblem, record: true},
 		{method: http.MethodGet, pattern: "/api/v1/known-errors", name: "list_known_errors", need: roleRead,
 			query: pagingParams, serve: (*incidentAPI).listKnownErrors},
 	}
 	for _, a := range incidentActions {
 		action := a.action
 		routes = append(routes, apiRoute{method: http.MethodPost, pattern: "/api/v1/incidents/{id}/" + a.path,
-			name: string(action) + "_incident", need: roleOperator,
+			name: string(action) + "_incident", need: roleOperator, record: true,
 			serve: func(api *incidentAPI, w http.ResponseWriter, r *http.Request) error { return api.act(w, r, action) }})
 	}
 	for _, a := range problemActions {
 		action := a.action
 		routes = append(routes, apiRoute{method: http.MethodPost, pattern: "/api/v1/problems/{id}/" + a.path,
-			name: strings.TrimSuffix(string(action), "_problem") + "_problem", need: roleOperator,
+			name: strings.TrimSuffix(string(action), "_problem") + "_problem", need: roleOperator, record: true,
 			serve: func(api *incidentAPI, w http.ResponseWriter, r *http.Request) error { return api.act(w, r, action) }})
 	}
 	return routes
@@ -231,6 +238,7 @@ func apiRoutes() []apiRoute {
 // incidentAPI serves apiRoutes over a backend.
 type incidentAPI struct {
 	backend  incidentBackend
+	peers    *peerRelay // nil: this instance answers for its own partitions only
 	logger   *zap.Logger
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -266,8 +274,25 @@ func (a *incidentAPI) instrument(name string, h http.Handler) http.Handler {
 func (a *incidentAPI) handler(rt apiRoute) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := checkQuery(r.URL.Query(), rt.query)
+		var body []byte // an action's body, kept for another instance
+		if err == nil && rt.record && a.federated(r) && r.Method == http.MethodPost {
+			body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxActionBody))
+			if err != nil {
+				err = badRequest("body: over %d bytes", maxActionBody)
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		if err == nil {
 			err = rt.serve(a, w, r)
+		}
+		if err != nil && rt.record && a.federated(r) && errors.Is(err, incidents.ErrNotFound) {
+			var relayed bool
+			if relayed, err = a.peers.relay(w, r, body); relayed {
+				return
+			}
+			if err == nil {
+				err = fmt.Errorf("%w: %s on no instance", incidents.ErrNotFound, r.PathValue("id"))
+			}
 		}
 		if err == nil {
 			return
@@ -442,15 +467,36 @@ func (a *incidentAPI) listIncidents(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	items, total, err := a.backend.ListIncidents(r.Context(), f)
+	if !a.federated(r) {
+		items, total, err := a.backend.ListIncidents(r.Context(), f)
+		if err != nil {
+			return err
+		}
+		if items == nil {
+			items = []*incidents.Incident{}
+		}
+		writeStatus(w, http.StatusOK, listPage[*incidents.Incident]{Items: items, Total: total, Limit: f.Limit, Offset: f.Offset})
+		return nil
+	}
+	// The first offset+limit of each instance hold the page of all.
+	mine := f
+	mine.Offset, mine.Limit = 0, f.Offset+f.Limit
+	local, total, err := a.backend.ListIncidents(r.Context(), mine)
 	if err != nil {
 		return err
 	}
-	if items == nil {
-		items = []*incidents.Incident{}
-	}
-	writeStatus(w, http.StatusOK, listPage[*incidents.Incident]{Items: items, Total: total, Limit: f.Limit, Offset: f.Offset})
+	remote, remoteTotal, unavailable := peerLists[*incidents.Incident](r.Context(), a.peers, r, mine.Limit)
+	all, dropped := mergeRecords(local, remote, func(in *incidents.Incident) string { return in.ID }, newestIncidentFirst)
+	p := page(all, f.Limit, f.Offset)
+	p.Total, p.Unavailable = total+remoteTotal-dropped, unavailable
+	writeStatus(w, http.StatusOK, p)
 	return nil
+}
+
+// federated reports whether r is answered for every instance: the API
+// knows the others, and r does not come from one of them.
+func (a *incidentAPI) federated(r *http.Request) bool {
+	return a.peers != nil && r.Header.Get(forwardedHeader) == ""
 }
 
 func (a *incidentAPI) getIncident(w http.ResponseWriter, r *http.Request) error {
@@ -577,7 +623,16 @@ func (a *incidentAPI) listProblems(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	writeStatus(w, http.StatusOK, page(items, limit, offset))
+	if !a.federated(r) {
+		writeStatus(w, http.StatusOK, page(items, limit, offset))
+		return nil
+	}
+	remote, remoteTotal, unavailable := peerLists[*incidents.Problem](r.Context(), a.peers, r, offset+limit)
+	all, dropped := mergeRecords(items, remote, func(p *incidents.Problem) string { return p.ID }, newestProblemFirst)
+	out := page(all, limit, offset)
+	// The other instances' totals count what was not fetched from them.
+	out.Total, out.Unavailable = len(items)+remoteTotal-dropped, unavailable
+	writeStatus(w, http.StatusOK, out)
 	return nil
 }
 
@@ -604,7 +659,21 @@ func (a *incidentAPI) listKnownErrors(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	writeStatus(w, http.StatusOK, page(items, limit, offset))
+	if !a.federated(r) {
+		writeStatus(w, http.StatusOK, page(items, limit, offset))
+		return nil
+	}
+	// Every instance lists the KEDB file's entries, then those recorded
+	// from its problems: the others add theirs after this one's.
+	remote, _, unavailable := peerLists[*incidents.KnownError](r.Context(), a.peers, r, math.MaxInt32)
+	for _, k := range remote {
+		if !slices.ContainsFunc(items, func(l *incidents.KnownError) bool { return l.ID == k.ID }) {
+			items = append(items, k)
+		}
+	}
+	out := page(items, limit, offset)
+	out.Unavailable = unavailable
+	writeStatus(w, http.StatusOK, out)
 	return nil
 }
 

@@ -266,6 +266,13 @@ type testServer struct {
 
 func newTestServer(t *testing.T, backend *fakeBackend, cfg ingest.HTTPConfig, logger *zap.Logger) *testServer {
 	t.Helper()
+	return newFederatedTestServer(t, backend, cfg, logger, nil)
+}
+
+// newFederatedTestServer is newTestServer whose API answers for the
+// instances of peers too (nil: none).
+func newFederatedTestServer(t *testing.T, backend *fakeBackend, cfg ingest.HTTPConfig, logger *zap.Logger, peers peerSource) *testServer {
+	t.Helper()
 	if logger == nil {
 		logger = zap.NewNop()
 	}
@@ -281,7 +288,11 @@ func newTestServer(t *testing.T, backend *fakeBackend, cfg ingest.HTTPConfig, lo
 	ready := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, 200, map[string]any{"status": "ready"}) })
 	mux := newMux(reg, ready, func(m *http.ServeMux) {
 		h.Register(m)
-		registerAPI(m, backend, auth, reg, logger)
+		var relay *peerRelay
+		if peers != nil {
+			relay = newPeerRelay(peers, "http://self.test", &http.Client{Timeout: peerTimeout}, reg, logger)
+		}
+		registerAPI(m, backend, relay, auth, reg, logger)
 	})
 	return &testServer{mux: mux, backend: backend, auth: auth, fwd: fwd}
 }

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -133,12 +135,7 @@ func (s *stateStage) ListIncidents(_ context.Context, f incidentFilter) ([]*inci
 		}
 		w.mu.Unlock()
 	}
-	sort.Slice(all, func(i, j int) bool {
-		if !all[i].OpenedAt.Equal(all[j].OpenedAt) {
-			return all[i].OpenedAt.After(all[j].OpenedAt)
-		}
-		return all[i].ID < all[j].ID
-	})
+	slices.SortFunc(all, newestIncidentFirst)
 	total := len(all)
 	lo := min(f.Offset, total)
 	hi := total
@@ -146,6 +143,18 @@ func (s *stateStage) ListIncidents(_ context.Context, f incidentFilter) ([]*inci
 		hi = min(lo+f.Limit, total)
 	}
 	return all[lo:hi], total, nil
+}
+
+// newestIncidentFirst is the order of incident lists: opened last first,
+// then by id.
+func newestIncidentFirst(a, b *incidents.Incident) int {
+	return cmp.Or(b.OpenedAt.Compare(a.OpenedAt), strings.Compare(a.ID, b.ID))
+}
+
+// newestProblemFirst is the order of problem lists: raised last first, then
+// by id.
+func newestProblemFirst(a, b *incidents.Problem) int {
+	return cmp.Or(b.RaisedAt.Compare(a.RaisedAt), strings.Compare(a.ID, b.ID))
 }
 
 func matchFilter(in *incidents.Incident, f *incidentFilter) bool {
@@ -226,12 +235,7 @@ func (s *stateStage) ListProblems(_ context.Context, status []incidents.ProblemS
 		}
 		w.mu.Unlock()
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].RaisedAt.Equal(out[j].RaisedAt) {
-			return out[i].RaisedAt.After(out[j].RaisedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
+	slices.SortFunc(out, newestProblemFirst)
 	return out, nil
 }
 

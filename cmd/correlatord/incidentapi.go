@@ -13,10 +13,12 @@ import (
 // registerAPI adds the incidents API (apiRoutes) to mux, every route behind
 // auth. Other methods on an API path get 405 with Allow, unknown paths under
 // /api/ a JSON 404.
-func registerAPI(mux *http.ServeMux, backend incidentBackend, auth *apiAuth, reg prometheus.Registerer, logger *zap.Logger) {
+// With peers (nil: none), it answers for every instance (peers.go).
+func registerAPI(mux *http.ServeMux, backend incidentBackend, peers *peerRelay, auth *apiAuth, reg prometheus.Registerer, logger *zap.Logger) {
 	f := promauto.With(reg)
 	api := &incidentAPI{
 		backend: backend,
+		peers:   peers,
 		logger:  logger.With(zap.String("component", "api")),
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "correlator_api_requests_total",

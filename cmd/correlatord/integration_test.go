@@ -93,7 +93,7 @@ func startDaemon(t *testing.T, cfg, listen string) *testDaemon {
 	d := &testDaemon{addr: ln.Addr().String(), reg: prometheus.NewRegistry(), cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		d.done <- runDaemon(ctx, commonFlags{configFile: cfgFile, logLevel: "warn", logFormat: "json"},
-			runOptions{listener: ln, ready: ready, registry: d.reg}, make(chan struct{}))
+			runOptions{listener: ln, ready: ready, registry: d.reg, advertiseURL: "http://" + d.addr}, make(chan struct{}))
 	}()
 	select {
 	case <-ready:

@@ -31,6 +31,8 @@ func realMain(args []string) int {
 	var runFlags runOptions
 	runCmd.Flag("web.listen-address", "Address of the HTTP API, ingest endpoints, /metrics and health checks.").
 		Default(defaultListenAddress).StringVar(&runFlags.listenAddress)
+	runCmd.Flag("web.advertise-url", "URL at which the other instances reach this one's API (http://10.0.0.5:9470). With Kafka and several instances, set it on each: then any instance answers the incidents API for all of them.").
+		StringVar(&runFlags.advertiseURL)
 	runCmd.Flag("web.config.file", "Prometheus web configuration file for TLS (tls_server_config: cert_file, key_file, client_ca_file, client_auth_type); see docs/CONFIG.md.").
 		StringVar(&runFlags.webConfigFile)
 	runCmd.Flag("web.enable-pprof", "Serve Go's CPU and heap profiles under /debug/pprof/ (a read token is needed when auth is on).").

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,9 +126,23 @@ func replayIncidents(t *testing.T, cfgFile, dir string, partitions int) map[stri
 // --out uses (status open or resolved).
 func liveIncidents(t *testing.T, addr string) map[string]replayIncident {
 	t.Helper()
+	return listIncidentsOf(t, addr, false)
+}
+
+// listIncidentsOf is liveIncidents; with ownOnly, of the instance's own
+// partitions only, as another instance asks it.
+func listIncidentsOf(t *testing.T, addr string, ownOnly bool) map[string]replayIncident {
+	t.Helper()
 	m := map[string]replayIncident{}
 	for offset := 0; ; {
-		resp, err := http.Get(fmt.Sprintf("http://%s/api/v1/incidents?limit=1000&offset=%d", addr, offset))
+		req, err := http.NewRequest("GET", fmt.Sprintf("http://%s/api/v1/incidents?limit=1000&offset=%d", addr, offset), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ownOnly {
+			req.Header.Set(forwardedHeader, "http://test")
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,6 +248,7 @@ func TestTwoInstancesShareTheWork(t *testing.T) {
 	if doneA == 0 {
 		t.Fatal("instance A processed nothing before it stopped: the test would not test a hand-over")
 	}
+	checkEitherInstanceAnswers(t, a, b)
 	a.stop(t)
 	eventually(t, 90*time.Second, "the survivor to own every keyed partition", func() bool { return assigned(b) == 4 })
 	produceLines(t, broker, topic, lines[half:])
@@ -251,6 +267,39 @@ func TestTwoInstancesShareTheWork(t *testing.T) {
 	live := liveIncidents(t, b.addr)
 	t.Logf("%d events; instance A processed %.0f before stopping; %d incidents live, %d from replay", len(lines), doneA, len(live), len(want))
 	compareIncidents(t, live, want)
+}
+
+// checkEitherInstanceAnswers checks that each of two instances sharing the
+// partitions answers the incidents API for both: the same incidents, which
+// neither holds alone, and a record of the other read through it.
+func checkEitherInstanceAnswers(t *testing.T, a, b *testDaemon) {
+	t.Helper()
+	var ownA, ownB, fromA, fromB map[string]replayIncident
+	// The group's members are looked up every 2 s, and the partitions may
+	// still be settling: wait until both views agree.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		ownA, ownB = listIncidentsOf(t, a.addr, true), listIncidentsOf(t, b.addr, true)
+		fromA, fromB = liveIncidents(t, a.addr), liveIncidents(t, b.addr)
+		if len(ownA) > 0 && len(ownB) > 0 && len(fromA) == len(ownA)+len(ownB) && len(fromB) == len(fromA) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("incidents held: A %d, B %d; listed through A %d, through B %d: want both lists to hold all of them",
+				len(ownA), len(ownB), len(fromA), len(fromB))
+		}
+	}
+	for id := range ownB {
+		resp, err := http.Get("http://" + a.addr + "/api/v1/incidents/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"id":"`+id+`"`) {
+			t.Fatalf("GET %s (held by B) through A: %d %s", id, resp.StatusCode, body)
+		}
+		break
+	}
 }
 
 // TestRestartKeepsIncidents stops the only instance mid-storm and starts a

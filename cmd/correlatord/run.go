@@ -32,6 +32,10 @@ import (
 
 type runOptions struct {
 	listenAddress string
+	// advertiseURL is where the other instances reach this one's API
+	// (peers.go); "" leaves the API answering for this instance's
+	// partitions only.
+	advertiseURL string
 	// webConfigFile is the Prometheus web configuration (TLS, client
 	// certificates) of the HTTP server; "" serves plain HTTP.
 	webConfigFile string
@@ -196,7 +200,16 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		logCounts   *analytics.Writer[logs.CountRow]
 		lagMonitor  *ingest.GroupLagMonitor
 		forwarder   ingest.Forwarder
+		peers       *peerRelay
 	)
+	if opts.advertiseURL != "" {
+		if err := validAdvertiseURL(opts.advertiseURL); err != nil {
+			return err
+		}
+		if !cfg.Kafka.Enabled() {
+			logger.Warn("--web.advertise-url is not used without Kafka: one instance holds every record")
+		}
+	}
 	if cfg.Kafka.Enabled() {
 		kc := cfg.Kafka
 		if *kc.CreateTopics {
@@ -315,7 +328,12 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 			StateInterval:  kc.StateInterval,
 			Limits:         cfg.limits(),
 			Defaults:       cfg.eventDefaults(),
+			MemberData:     memberDataOf(opts.advertiseURL),
 		}, state.open, dlq, ingestMetrics, reg, logger)
+		if opts.advertiseURL != "" {
+			source := &groupPeers{self: opts.advertiseURL, members: partitioned.Members, now: time.Now, logger: logger}
+			peers = newPeerRelay(source, opts.advertiseURL, &http.Client{Timeout: peerTimeout}, reg, logger)
+		}
 		lagGroups := map[string][]string{kc.GroupID: kc.Topics}
 		if len(kc.LogTopics) > 0 {
 			lagGroups[kc.GroupID+"-logs"] = kc.LogTopics
@@ -373,7 +391,7 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 			m.Handle("/debug/pprof/trace", auth.require(roleRead, http.HandlerFunc(pprof.Trace)))
 		}
 		httpIngest.Register(m)
-		registerAPI(m, state, auth, reg, logger)
+		registerAPI(m, state, peers, auth, reg, logger)
 	})
 
 	ln := opts.listener

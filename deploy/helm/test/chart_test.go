@@ -371,7 +371,8 @@ func checkCommon(t *testing.T, r *rendered, fullname string, cfg daemonConfig, r
 	}
 
 	c := container(t, d)
-	wantArgs := []string{"run", "--config.file=/etc/correlatord/correlatord.yml", "--web.listen-address=:9470", "--log.format=json"}
+	wantArgs := []string{"run", "--config.file=/etc/correlatord/correlatord.yml", "--web.listen-address=:9470",
+		"--web.advertise-url=http://$(POD_IP):9470", "--log.format=json"}
 	if len(c.Args) < len(wantArgs) || !slices.Equal(c.Args[:len(wantArgs)], wantArgs) {
 		t.Errorf("args = %q, want them to start with %q", c.Args, wantArgs)
 	}
@@ -468,10 +469,13 @@ func TestDefaultValues(t *testing.T) {
 		t.Errorf("command = %q", c.Command)
 	}
 	// No secret is configured by default; the Go runtime learns the
-	// container's memory limit.
-	if len(c.Env) != 1 || c.Env[0].Name != "GOMEMLIMIT" || c.Env[0].ValueFrom == nil ||
-		c.Env[0].ValueFrom.ResourceFieldRef == nil || c.Env[0].ValueFrom.ResourceFieldRef.Resource != "limits.memory" {
-		t.Errorf("env = %+v, want only GOMEMLIMIT from limits.memory", c.Env)
+	// container's memory limit, and the pod its IP, which it advertises.
+	if len(c.Env) != 2 || c.Env[1].Name != "GOMEMLIMIT" || c.Env[1].ValueFrom == nil ||
+		c.Env[1].ValueFrom.ResourceFieldRef == nil || c.Env[1].ValueFrom.ResourceFieldRef.Resource != "limits.memory" {
+		t.Errorf("env = %+v, want POD_IP and GOMEMLIMIT from limits.memory", c.Env)
+	}
+	if e := c.Env[0]; e.Name != "POD_IP" || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "status.podIP" {
+		t.Errorf("env[0] = %+v, want POD_IP from status.podIP", e)
 	}
 	if v := volume(t, d, "data"); v.EmptyDir == nil || v.EmptyDir.SizeLimit == nil {
 		t.Errorf("data volume = %+v, want a size-limited emptyDir", v.VolumeSource)
