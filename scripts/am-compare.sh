@@ -23,7 +23,9 @@
 #      alerts are on its input topic, and drains them through both stages
 #      meanwhile.
 # For each: alerts accepted per second (senders' rate; for 3, the drain
-# rate), the time until the grouped output is complete (Alertmanager: the
+# rate), the CPU time the server (with the Kafka broker for 3 and 4) spent
+# per alert while accepting, which the machine's noise moves far less than
+# the rate (see below), the time until the grouped output is complete (Alertmanager: the
 # sink has heard of every alert; correlatord: every alert is in the
 # correlation state, i.e. in an incident or decided by the rules stage), peak
 # resident memory (VmHWM) and memory per active alert.
@@ -68,7 +70,16 @@ wait_http() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; 
 metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 ~ "^"m"({|$)" {s += $NF} END {printf "%d", s}'; }
 rate_of() { sed -n 's/.* \([0-9]*\) events\/s$/\1/p'; }
 
-declare -A RATE DONE MEM
+declare -A RATE DONE MEM CPU
+
+# CPU seconds (user and system) a process has used so far.
+hz=$(getconf CLK_TCK)
+cpu() { awk -v hz="$hz" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+# cpu_of PIDS: their CPU seconds together.
+cpu_of() { local t=0 p; for p in "$@"; do t=$(awk -v a="$t" -v b="$(cpu "$p")" 'BEGIN {printf "%.2f", a + b}'); done; echo "$t"; }
+# per_alert CPU0 CPU1: microseconds of CPU per alert between the two.
+per_alert() { awk -v a="$1" -v b="$2" -v n="$alerts" 'BEGIN {printf "%.1f", (b - a) * 1e6 / n}'; }
+broker=$(pgrep -f 'kafka\.Kafka' | head -1 || true)
 
 # kafka_config NAME TOPIC writes $work/NAME.yml: correlatord with Kafka on,
 # consuming TOPIC with topics and a group of its own, grouping by instance.
@@ -114,8 +125,10 @@ wait_http http://127.0.0.1:19093/-/ready
 wait_http http://127.0.0.1:19095/stats
 echo "== Alertmanager $("$am" --version 2>&1 | head -1 | awk '{print $3}'): $alerts alerts over $hosts hosts"
 t0=$(now)
+c0=$(cpu_of $ampid)
 out=$(bin/loadgen --http http://127.0.0.1:19093/api/v2/alerts --format am-v2 --events "$alerts" --hosts "$hosts" \
   --per-message $batch --resolved 0 --workers 4)
+CPU[am]=$(per_alert "$c0" "$(cpu_of $ampid)")
 echo "$out"
 RATE[am]=$(echo "$out" | rate_of)
 for _ in $(seq 1 3000); do
@@ -149,8 +162,10 @@ pids+=($cpid)
 wait_http http://127.0.0.1:19470/healthz
 echo "== correlatord over HTTP (no Kafka)"
 t0=$(now)
+c0=$(cpu_of $cpid)
 out=$(bin/loadgen --http http://127.0.0.1:19470/api/v2/alerts --format am-v2 --events "$alerts" --hosts "$hosts" \
   --per-message $batch --resolved 0 --workers 4)
+CPU[http]=$(per_alert "$c0" "$(cpu_of $cpid)")
 echo "$out"
 RATE[http]=$(echo "$out" | rate_of)
 for _ in $(seq 1 3000); do
@@ -186,6 +201,7 @@ if want kafka && { curl -s --max-time 2 "$CORRELATORD_DEV_KAFKA" >/dev/null 2>&1
   for _ in $(seq 1 6000); do
     if [ -z "$t1" ] && [ "$(metric http://127.0.0.1:19471 correlator_ingest_events_received_total 2>/dev/null || echo 0)" -gt 0 ]; then
       t1=$(now)
+      c0=$(cpu_of $kpid $broker)
       if [ -n "${AMCOMPARE_PROFILE:-}" ]; then
         curl -s -o "$AMCOMPARE_PROFILE" "http://127.0.0.1:19471/debug/pprof/${AMCOMPARE_PROFILE_KIND:-profile}?seconds=${AMCOMPARE_PROFILE_SECONDS:-4}" &
         profpid=$!
@@ -196,6 +212,7 @@ if want kafka && { curl -s --max-time 2 "$CORRELATORD_DEV_KAFKA" >/dev/null 2>&1
     sleep 0.1
   done
   t2=$(now)
+  CPU[kafka]=$(per_alert "$c0" "$(cpu_of $kpid $broker)")
   DONE[kafka]=$(sub "$t0" "$t2")
   RATE[kafka]=$(awk -v n="$alerts" -v s="$(sub "$t1" "$t2")" 'BEGIN {printf "%d", n / s}')
   kill -0 $kpid 2>/dev/null || { tail -20 "$work/kafka.log"; echo "correlatord (kafka) died" >&2; exit 1; }
@@ -225,8 +242,10 @@ if want kafka-http && (exec 3<>"/dev/tcp/${CORRELATORD_DEV_KAFKA%:*}/${CORRELATO
     profpid=$!
   fi
   t0=$(now)
+  c0=$(cpu_of $hpid $broker)
   out=$(bin/loadgen --http http://127.0.0.1:19473/api/v2/alerts --format am-v2 --events "$alerts" --hosts "$hosts" \
     --per-message $batch --resolved 0 --workers 4)
+  CPU[kafka-http]=$(per_alert "$c0" "$(cpu_of $hpid $broker)")
   echo "$out"
   RATE[kafka-http]=$(echo "$out" | rate_of)
   for _ in $(seq 1 6000); do
@@ -243,17 +262,21 @@ if want kafka-http && (exec 3<>"/dev/tcp/${CORRELATORD_DEV_KAFKA%:*}/${CORRELATO
 fi
 
 echo
-echo "| | alerts accepted/s | grouped output complete after | peak RSS | per active alert |"
-echo "|---|---|---|---|---|"
+echo "| | alerts accepted/s | CPU per alert accepted | grouped output complete after | peak RSS | per active alert |"
+echo "|---|---|---|---|---|---|"
 for k in am http kafka kafka-http; do
   [ -n "${RATE[$k]:-}" ] || continue
   name=$([ $k = am ] && echo "Alertmanager" || echo "correlatord ($k)")
   per=$(awk -v m="${MEM[$k]}" -v n="$alerts" 'BEGIN {printf "%.0f", m * 1048576 / n}')
   done=${DONE[$k]}
   [[ $done == *s ]] || done="$done s"
-  echo "| $name | ${RATE[$k]} | $done | ${MEM[$k]} MiB | $per B |"
+  echo "| $name | ${RATE[$k]} | ${CPU[$k]} µs | $done | ${MEM[$k]} MiB | $per B |"
 done
+# The rates of runs made one after the other differ with the load other
+# work puts on the machine meanwhile (up to a third between minutes); the
+# CPU time per alert much less. Both ratios are printed.
 for k in http kafka kafka-http; do
   [ -n "${RATE[$k]:-}" ] && [ -n "${RATE[am]:-}" ] || continue
-  awk -v a="${RATE[am]}" -v b="${RATE[$k]}" -v k="$k" 'BEGIN {printf "correlatord (%s) / Alertmanager accepted rate: %.1fx\n", k, b / a}'
+  awk -v a="${RATE[am]}" -v b="${RATE[$k]}" -v ca="${CPU[am]}" -v cb="${CPU[$k]}" -v k="$k" \
+    'BEGIN {printf "correlatord (%s) / Alertmanager: accepted rate %.1fx, CPU per alert %.1fx less\n", k, b / a, ca / cb}'
 done
