@@ -86,6 +86,7 @@ func (w *partitionWorker) Command(ctx context.Context, payload []byte, next int6
 	defer w.mu.Unlock()
 	w.next = next
 	w.changed = true
+	w.flushIncidents() // the command acts on the records of every event before it
 	var c incidents.Command
 	if err := json.Unmarshal(payload, &c); err != nil {
 		w.stage.logger.Warn("undecodable command on the keyed topic; skipped", zap.Int("partition", w.partition), zap.Int64("offset", next-1), zap.Error(err))

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
 
 	"github.com/correlatord/correlatord/cmdb"
 	"github.com/correlatord/correlatord/correlate"
@@ -271,5 +273,87 @@ notify:
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no notification within 10s")
+	}
+}
+
+// TestMemberUpdatesWaitForTheSyncInterval: on the Kafka path, a batch that
+// only adds members to an incident leaves its record as it was until
+// incidentSyncInterval has passed on the wall clock, or until a checkpoint,
+// a flush or a command; a batch that opens an incident reaches the records
+// at once.
+func TestMemberUpdatesWaitForTheSyncInterval(t *testing.T) {
+	cfg, err := parseConfig([]byte("correlate:\n  group_by: [instance]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := newRulesStage(cfg.Rules, nil, nil, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := newStateStage(cfg, nil, rs, nil, nil, nil, prometheus.NewRegistry(), zap.NewNop())
+	wall := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	state.wall = func() time.Time { return wall }
+	pw, _, err := state.open(context.Background(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pw.(*partitionWorker)
+	at := wall.Add(-time.Minute)
+	alert := func(i int) event.Event {
+		ev := event.Event{ID: fmt.Sprintf("e%d", i), Time: at.Add(time.Duration(i) * time.Millisecond), Source: "unit",
+			Kind: event.KindAlert, Status: event.StatusFiring, Severity: event.SeverityCritical,
+			Labels: map[string]string{"alertname": fmt.Sprintf("A%d", i), "instance": "host-1:9100"}}
+		if err := event.Normalize(&ev, event.DefaultDefaults); err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	members := func() int {
+		t.Helper()
+		incs := w.inc.Incidents()
+		if len(incs) != 1 {
+			t.Fatalf("%d incident records, want 1", len(incs))
+		}
+		return len(incs[0].EventIDs)
+	}
+	handle := func(i int) {
+		t.Helper()
+		if err := w.Handle(context.Background(), []event.Event{alert(i)}, int64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	handle(0) // opens the incident: its record at once
+	if n := members(); n != 1 {
+		t.Fatalf("after the first alert the record has %d events, want 1", n)
+	}
+	handle(1)
+	handle(2)
+	if n := members(); n != 1 {
+		t.Fatalf("members joined within the interval: the record has %d events, want it held at 1", n)
+	}
+	wall = wall.Add(incidentSyncInterval)
+	handle(3)
+	if n := members(); n != 4 {
+		t.Fatalf("after the interval the record has %d events, want 4", n)
+	}
+	for _, sync := range []struct {
+		name string
+		do   func()
+	}{
+		{"checkpoint", func() { w.Checkpoint() }},
+		{"flush", func() { w.Flush() }},
+		{"command", func() { _ = w.Command(context.Background(), []byte(`{}`), 100) }},
+		{"idle", func() { _ = w.Idle(context.Background(), wall) }},
+	} {
+		before := members()
+		handle(before)
+		if n := members(); n != before {
+			t.Fatalf("%s: a member joined within the interval was synced at once (%d events)", sync.name, n)
+		}
+		sync.do()
+		if n := members(); n != before+1 {
+			t.Fatalf("%s did not sync the held member: %d events, want %d", sync.name, n, before+1)
+		}
 	}
 }
