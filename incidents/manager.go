@@ -86,6 +86,13 @@ type Manager struct {
 	dirtyInc  map[string]bool
 	dirtyProb map[string]bool
 	metaDirty bool
+
+	// order is the ids of incidents in order, for Tick's deterministic
+	// notification order: sorting them at every tick was 7% of a
+	// partition's CPU in a replayed storm, whose event clock moves a second
+	// every few batches. Stale after a restore or a removal.
+	order      []string
+	orderStale bool
 }
 
 type sigEntry struct {
@@ -416,6 +423,9 @@ func (m *Manager) create(b *batch, c *correlate.Incident, now time.Time) {
 		in.PartitionKey = m.opts.PartitionKey(c)
 	}
 	m.incidents[in.ID] = in
+	if i, found := slices.BinarySearch(m.order, in.ID); !found {
+		m.order = slices.Insert(m.order, i, in.ID)
+	}
 	m.fill(in, c)
 	in.ResponseTarget = m.cfg.ResponseTargets[in.Priority]
 	in.ResolutionTarget = m.cfg.ResolutionTargets[in.Category][in.ServiceClass-1]
@@ -803,12 +813,16 @@ func (m *Manager) escalate(b *batch, in *Incident, to int, at time.Time, reason 
 func (m *Manager) Tick(now time.Time) []Change {
 	b := m.newBatch()
 	b.now = now
-	ids := make([]string, 0, len(m.incidents))
-	for id := range m.incidents {
-		ids = append(ids, id)
+	if m.orderStale || len(m.order) != len(m.incidents) {
+		m.order = m.order[:0]
+		for id := range m.incidents {
+			m.order = append(m.order, id)
+		}
+		slices.Sort(m.order)
+		m.orderStale = false
 	}
-	sort.Strings(ids) // deterministic notification order
-	for _, id := range ids {
+	removed := false
+	for _, id := range m.order {
 		in := m.incidents[id]
 		if in.HeldUpdate != "" && now.Sub(in.NotifiedAt) >= m.cfg.UpdateInterval {
 			// Its interval is over: what was held goes (pace adds it).
@@ -828,8 +842,12 @@ func (m *Manager) Tick(now time.Time) []Change {
 				delete(m.incidents, id)
 				delete(m.resEsc, id)
 				m.dirtyInc[id] = true // written as a tombstone
+				removed = true
 			}
 		}
+	}
+	if removed {
+		m.order = slices.DeleteFunc(m.order, func(id string) bool { _, ok := m.incidents[id]; return !ok })
 	}
 	m.rateAnomalies(b, now)
 	m.prune(now)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/correlatord/correlatord/analytics"
@@ -121,4 +122,76 @@ func mustEngine(tb testing.TB) *rules.Engine {
 		tb.Fatal(err)
 	}
 	return stage.engine
+}
+
+// BenchmarkStatefulStage runs one partition of the stateful stage (rules,
+// correlation, incident records; no analytics, no changelog) through the
+// alert storm of scripts/am-compare.sh as one of its 8 partitions sees it:
+// 625 hosts, 100 distinct alerts each, 8 ms of event time apart (1 ms over
+// all 8 partitions), grouped by
+// instance, in batches of 160 events (the mean batch over HTTP with Kafka
+// on), 25 ms of wall clock apart. "hold" holds member updates for
+// incidentSyncInterval, "every-batch" syncs the records after each batch.
+//
+//	go test -run '^$' -bench StatefulStage -benchtime 5x -cpu 1 -count 5 ./cmd/correlatord
+func BenchmarkStatefulStage(b *testing.B) {
+	const hosts, perHost, batch = 625, 100, 160
+	cfg, err := parseConfig([]byte("correlate:\n  group_by: [instance]\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	storm := make([]event.Event, 0, hosts*perHost)
+	for i := range hosts * perHost {
+		host := i % hosts
+		ev := event.Event{ID: fmt.Sprintf("e%d", i), Time: start.Add(time.Duration(i) * 8 * time.Millisecond), Source: "bench",
+			Kind: event.KindAlert, Status: event.StatusFiring, Severity: event.SeverityCritical,
+			Labels: map[string]string{"alertname": fmt.Sprintf("Alert%d", i/hosts), "instance": fmt.Sprintf("host-%d:9100", host),
+				"job": "node", "severity": "critical"}}
+		if err := event.Normalize(&ev, event.DefaultDefaults); err != nil {
+			b.Fatal(err)
+		}
+		storm = append(storm, ev)
+	}
+	for _, mode := range []struct {
+		name string
+		hold time.Duration
+	}{{"hold", incidentSyncInterval}, {"every-batch", 0}} {
+		b.Run(mode.name, func(b *testing.B) {
+			b.ReportAllocs()
+			events := make([]event.Event, len(storm))
+			for b.Loop() {
+				b.StopTimer()
+				rs, err := newRulesStage(cfg.Rules, nil, nil, zap.NewNop())
+				if err != nil {
+					b.Fatal(err)
+				}
+				state := newStateStage(cfg, nil, rs, nil, nil, nil, prometheus.NewRegistry(), zap.NewNop())
+				state.syncInterval = mode.hold
+				wall := start.Add(time.Hour)
+				state.wall = func() time.Time { return wall }
+				pw, _, err := state.open(context.Background(), 0, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				w := pw.(*partitionWorker)
+				copy(events, storm)
+				b.StartTimer()
+				for i := 0; i < len(events); i += batch {
+					wall = wall.Add(25 * time.Millisecond)
+					if err := w.Handle(context.Background(), events[i:min(i+batch, len(events))], int64(i+batch)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				w.Checkpoint()
+				b.StopTimer()
+				if got := len(w.inc.Incidents()); got != hosts {
+					b.Fatalf("%d incidents, want %d", got, hosts)
+				}
+				w.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(storm)), "ns/event")
+		})
+	}
 }

@@ -391,6 +391,8 @@ type stateStage struct {
 	metrics   *stateMetrics
 	logger    *zap.Logger
 	wall      func() time.Time
+	// syncInterval is incidentSyncInterval (benchmarks compare it with 0).
+	syncInterval time.Duration
 
 	// The incident stage: shared by the partitions' managers.
 	incMetrics *incidents.Metrics
@@ -419,7 +421,7 @@ type stateStage struct {
 
 func newStateStage(cfg *Config, sink eventSink, rs *rulesStage, topology func() *cmdb.Topology, changelog *ingest.Changelog, kedb *incidents.KEDB, reg prometheus.Registerer, logger *zap.Logger) *stateStage {
 	return &stateStage{cfg: cfg, sink: sink, rules: rs, topology: topology, changelog: changelog,
-		metrics: newStateMetrics(reg), logger: logger, wall: time.Now, workers: map[int]*partitionWorker{},
+		metrics: newStateMetrics(reg), logger: logger, wall: time.Now, syncInterval: incidentSyncInterval, workers: map[int]*partitionWorker{},
 		incMetrics: incidents.NewMetrics(reg), kedb: kedb, keepClosed: maxClosedKept}
 }
 
@@ -556,7 +558,7 @@ func (w *partitionWorker) flushIncidents() {
 // so it refreshed a record per alert: 12% of the daemon's CPU. Holding them
 // saved 5% of the daemon's CPU in that storm (median of 5 interleaved
 // runs, docs/PERFORMANCE.md). Anything else
-// (an incident opened, merged, resolved, reopened or closed), a due timer, a
+// (an incident opened, merged, resolved, reopened or closed), a
 // command, a checkpoint or a flush of notifications syncs at once, and so
 // does a partition gone idle, so a record lags its incident by at most this
 // much, or idle_interval after the last event.
@@ -567,12 +569,18 @@ const maxHeldUpdates = 50000
 
 // syncIncidents is flushIncidents for the Kafka path's batches: it holds
 // back updates that only add members, for up to incidentSyncInterval.
+// The timers run on event time as ever: a storm replayed from a backlog
+// moves the event clock many seconds per second, and held updates only add
+// members, which no timer looks at.
 func (w *partitionWorker) syncIncidents() {
-	if !w.urgent && len(w.ups) < maxHeldUpdates && w.stage.wall().Sub(w.syncedAt) < incidentSyncInterval &&
-		w.pipe.tickedAt.Sub(w.incTick) < eventClockTick {
+	if w.urgent || len(w.ups) >= maxHeldUpdates || w.stage.wall().Sub(w.syncedAt) >= w.stage.syncInterval {
+		w.flushIncidents()
 		return
 	}
-	w.flushIncidents()
+	if now := w.pipe.tickedAt; now.Sub(w.incTick) >= eventClockTick {
+		w.incTick = now
+		w.emitChanges(w.inc.Tick(now))
+	}
 }
 
 // open implements ingest.PartitionOpener: it restores the partition from
