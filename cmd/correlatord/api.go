@@ -276,11 +276,9 @@ func (a *incidentAPI) handler(rt apiRoute) http.Handler {
 		err := checkQuery(r.URL.Query(), rt.query)
 		var body []byte // an action's body, kept for another instance
 		if err == nil && rt.record && a.federated(r) && r.Method == http.MethodPost {
-			body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxActionBody))
-			if err != nil {
-				err = badRequest("body: over %d bytes", maxActionBody)
+			if body, err = readActionBody(w, r); err == nil {
+				r.Body = io.NopCloser(bytes.NewReader(body))
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		if err == nil {
 			err = rt.serve(a, w, r)
@@ -766,13 +764,9 @@ func commandID(r *http.Request) (string, error) {
 // decodeBody decodes an optional JSON object strictly: unknown fields,
 // trailing data and bodies over maxActionBody are errors.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxActionBody))
+	b, err := readActionBody(w, r)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body: over the limit of %d bytes", maxActionBody)}
-		}
-		return badRequest("body: %v", err)
+		return err
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil
@@ -786,6 +780,19 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 		return badRequest("body: more than one JSON value")
 	}
 	return nil
+}
+
+// readActionBody reads an action's body, up to maxActionBody bytes.
+func readActionBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxActionBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body: over the limit of %d bytes", maxActionBody)}
+		}
+		return nil, badRequest("body: %v", err)
+	}
+	return b, nil
 }
 
 // jsonError says what is wrong with a body in the API's terms rather than

@@ -151,6 +151,13 @@ func TestAPIAnswersForEveryInstance(t *testing.T) {
 		t.Fatalf("acknowledge a closed incident of b through a: %d %s, want 409", rec.Code, rec.Body)
 	}
 
+	// A body over the limit is refused here, as by the instance that holds
+	// the record.
+	rec = a.do(t, "POST", "/api/v1/incidents/INC-b-db/comment", tokOperator, `{"note":"`+strings.Repeat("x", maxActionBody)+`"}`)
+	if rec.Code != http.StatusRequestEntityTooLarge || len(b.backend.cmds) != 2 {
+		t.Fatalf("oversized comment through a: %d %s (b got %d commands)", rec.Code, rec.Body, len(b.backend.cmds))
+	}
+
 	// Nowhere: 404. From another instance: this one's records only, so a
 	// request never travels twice.
 	rec = a.do(t, "GET", "/api/v1/incidents/INC-nowhere", tokRead, "")
