@@ -8,7 +8,8 @@
 # then starts correlatord with a fresh consumer group and database and times
 # how long it takes until every event is a row in ClickHouse. Prints the
 # sustained rate, the daemon's peak resident memory, and the row count check.
-# E2E_PROFILE=FILE writes a 10 s CPU profile of the drain to FILE.
+# E2E_PROFILE=FILE writes a 10 s CPU profile of the drain to FILE;
+# E2E_CORRELATORD=PATH runs another correlatord binary, to compare builds.
 # Needs the dev stack (bash deploy/dev/up.sh kafka clickhouse) and make build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,7 +56,7 @@ YAML
 
 echo "== draining with correlatord"
 start=$(date +%s.%N)
-bin/correlatord --config.file "$work/config.yml" --web.listen-address 127.0.0.1:19470 --log.level warn \
+"${E2E_CORRELATORD:-bin/correlatord}" --config.file "$work/config.yml" --web.listen-address 127.0.0.1:19470 --log.level warn \
   ${E2E_PROFILE:+--web.enable-pprof} >"$work/daemon.log" 2>&1 &
 pid=$!
 if [ -n "${E2E_PROFILE:-}" ]; then
