@@ -567,16 +567,21 @@ type GroupMember struct {
 	Partitions []int
 }
 
-// Members asks the group coordinator for the group's members, with their
-// data and partitions. Any instance may ask, consuming or not.
-func (c *PartitionedConsumer) Members(ctx context.Context) ([]GroupMember, error) {
+// GroupStable is the state of a group that is not rebalancing. Only then
+// does the coordinator describe its members' data.
+const GroupStable = "Stable"
+
+// Members asks the group coordinator for the group's state and members, with
+// their data and partitions. Any instance may ask, consuming or not. While
+// the group rebalances, the members come without data or partitions.
+func (c *PartitionedConsumer) Members(ctx context.Context) (string, []GroupMember, error) {
 	c.mu.Lock()
 	client := c.groupClient
 	if client == nil {
 		d, err := NewDialer(c.cfg)
 		if err != nil {
 			c.mu.Unlock()
-			return nil, err
+			return "", nil, err
 		}
 		// One client, so its connections are reused from call to call.
 		client = &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Transport: newTransport(c.cfg, d)}
@@ -585,13 +590,15 @@ func (c *PartitionedConsumer) Members(ctx context.Context) ([]GroupMember, error
 	c.mu.Unlock()
 	resp, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{c.opts.GroupID}})
 	if err != nil {
-		return nil, fmt.Errorf("describe consumer group %s: %w", c.opts.GroupID, err)
+		return "", nil, fmt.Errorf("describe consumer group %s: %w", c.opts.GroupID, err)
 	}
 	var out []GroupMember
+	state := ""
 	for _, g := range resp.Groups {
 		if g.Error != nil {
-			return nil, fmt.Errorf("describe consumer group %s: %w", c.opts.GroupID, g.Error)
+			return "", nil, fmt.Errorf("describe consumer group %s: %w", c.opts.GroupID, g.Error)
 		}
+		state = g.GroupState
 		for _, m := range g.Members {
 			gm := GroupMember{ID: m.MemberID, Data: m.MemberMetadata.UserData}
 			for _, t := range m.MemberAssignments.Topics {
@@ -602,5 +609,5 @@ func (c *PartitionedConsumer) Members(ctx context.Context) ([]GroupMember, error
 			out = append(out, gm)
 		}
 	}
-	return out, nil
+	return state, out, nil
 }

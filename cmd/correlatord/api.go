@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -279,6 +278,12 @@ func (a *incidentAPI) handler(rt apiRoute) http.Handler {
 			if body, err = readActionBody(w, r); err == nil {
 				r.Body = io.NopCloser(bytes.NewReader(body))
 			}
+			// The command's id goes with it to another instance, so that a
+			// retry by the caller is applied once there too.
+			if r.Header.Get("Idempotency-Key") == "" {
+				id, _ := commandID(r) // no key given: never fails
+				r.Header.Set("Idempotency-Key", id)
+			}
 		}
 		if err == nil {
 			err = rt.serve(a, w, r)
@@ -476,6 +481,9 @@ func (a *incidentAPI) listIncidents(w http.ResponseWriter, r *http.Request) erro
 		writeStatus(w, http.StatusOK, listPage[*incidents.Incident]{Items: items, Total: total, Limit: f.Limit, Offset: f.Offset})
 		return nil
 	}
+	if err := checkFederatedWindow(f.Offset, f.Limit); err != nil {
+		return err
+	}
 	// The first offset+limit of each instance hold the page of all.
 	mine := f
 	mine.Offset, mine.Limit = 0, f.Offset+f.Limit
@@ -488,6 +496,17 @@ func (a *incidentAPI) listIncidents(w http.ResponseWriter, r *http.Request) erro
 	p := page(all, f.Limit, f.Offset)
 	p.Total, p.Unavailable = total+remoteTotal-dropped, unavailable
 	writeStatus(w, http.StatusOK, p)
+	return nil
+}
+
+// checkFederatedWindow refuses a page of a list over every instance that
+// reaches past maxFederatedWindow records: each instance would be asked for
+// all of them.
+func checkFederatedWindow(offset, limit int) error {
+	if offset+limit > maxFederatedWindow {
+		return badRequest("offset: %d plus limit %d reaches past record %d, the deepest page of a list over every instance; narrow the filters",
+			offset, limit, maxFederatedWindow)
+	}
 	return nil
 }
 
@@ -625,6 +644,9 @@ func (a *incidentAPI) listProblems(w http.ResponseWriter, r *http.Request) error
 		writeStatus(w, http.StatusOK, page(items, limit, offset))
 		return nil
 	}
+	if err := checkFederatedWindow(offset, limit); err != nil {
+		return err
+	}
 	remote, remoteTotal, unavailable := peerLists[*incidents.Problem](r.Context(), a.peers, r, offset+limit)
 	all, dropped := mergeRecords(items, remote, func(p *incidents.Problem) string { return p.ID }, newestProblemFirst)
 	out := page(all, limit, offset)
@@ -663,7 +685,7 @@ func (a *incidentAPI) listKnownErrors(w http.ResponseWriter, r *http.Request) er
 	}
 	// Every instance lists the KEDB file's entries, then those recorded
 	// from its problems: the others add theirs after this one's.
-	remote, _, unavailable := peerLists[*incidents.KnownError](r.Context(), a.peers, r, math.MaxInt32)
+	remote, _, unavailable := peerLists[*incidents.KnownError](r.Context(), a.peers, r, maxFederatedWindow)
 	for _, k := range remote {
 		if !slices.ContainsFunc(items, func(l *incidents.KnownError) bool { return l.ID == k.ID }) {
 			items = append(items, k)

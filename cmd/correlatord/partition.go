@@ -570,8 +570,11 @@ const maxHeldUpdates = 50000
 // syncIncidents is flushIncidents for the Kafka path's batches: it holds
 // back updates that only add members, for up to incidentSyncInterval.
 // The timers run on event time as ever: a storm replayed from a backlog
-// moves the event clock many seconds per second, and held updates only add
-// members, which no timer looks at.
+// moves the event clock many seconds per second. They may run on a record
+// up to incidentSyncInterval behind: new members can raise its priority,
+// and with it the SLA targets. Breaches are dated from the targets, so
+// their times are right; an escalation a raise brings goes out at the sync
+// that raises it.
 func (w *partitionWorker) syncIncidents() {
 	if w.urgent || len(w.ups) >= maxHeldUpdates || w.stage.wall().Sub(w.syncedAt) >= w.stage.syncInterval {
 		w.flushIncidents()

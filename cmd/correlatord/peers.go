@@ -38,8 +38,18 @@ import (
 // sender's advertised URL, for the logs.
 const forwardedHeader = "X-Correlatord-Forwarded"
 
-// peerTimeout bounds one request to another instance.
-const peerTimeout = 5 * time.Second
+// peerTimeout bounds one request to another instance, and the gathering of
+// a list from all of them. An action waits on the instance that holds the
+// record for up to commandWaitTimeout after producing its command: this is
+// longer, so the caller gets that instance's 200 or 202, not a timeout.
+const peerTimeout = 3 * commandWaitTimeout
+
+// peerLookupTimeout bounds asking the group coordinator for the members.
+const peerLookupTimeout = 2 * time.Second
+
+// maxFederatedWindow bounds offset+limit of a list over every instance: each
+// instance is asked for that many records.
+const maxFederatedWindow = 10000
 
 // peerDirectoryTTL is how long the list of instances is reused. A member
 // that left is dropped from the group within its session timeout (10 s)
@@ -86,26 +96,46 @@ type peerSource interface {
 // stage's consumer group, but this instance.
 type groupPeers struct {
 	self    string
-	members func(context.Context) ([]ingest.GroupMember, error)
+	members func(context.Context) (state string, members []ingest.GroupMember, err error)
 	now     func() time.Time
 	logger  *zap.Logger
 
-	mu     sync.Mutex
-	peers  []string
-	at     time.Time
-	warned map[string]bool // member ids whose data was logged as unusable
+	mu    sync.Mutex
+	peers []string // of the last lookup of a stable group
+	good  bool     // peers holds such a lookup
+	at    time.Time
+	err   error // of the last lookup, when it failed
+	// warned holds the member ids logged as advertising no API.
+	warned map[string]bool
 }
 
-// Peers implements peerSource.
+// Peers implements peerSource. While the group rebalances (every deploy
+// and scale-out) the coordinator describes no member's data: the last
+// stable list answers then, and without one the lookup fails, so that a
+// record is answered 503 rather than a false 404. A lookup, failed or not,
+// is reused for peerDirectoryTTL, so a coordinator that is away is not
+// asked by every request.
 func (g *groupPeers) Peers(ctx context.Context) ([]string, error) {
-	now := g.now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	now := g.now()
 	if !g.at.IsZero() && now.Sub(g.at) < peerDirectoryTTL && now.Sub(g.at) >= 0 {
+		if g.err != nil && !g.good {
+			return nil, g.err
+		}
 		return g.peers, nil
 	}
-	members, err := g.members(ctx)
+	ctx, cancel := context.WithTimeout(ctx, peerLookupTimeout)
+	defer cancel()
+	state, members, err := g.members(ctx)
+	if err == nil && state != ingest.GroupStable {
+		err = fmt.Errorf("the consumer group is %s: its members are not known until it is stable", state)
+	}
+	g.at, g.err = now, err
 	if err != nil {
+		if g.good {
+			return g.peers, nil
+		}
 		return nil, err
 	}
 	var peers []string
@@ -115,6 +145,9 @@ func (g *groupPeers) Peers(ctx context.Context) ([]string, error) {
 			// An instance started without --web.advertise-url, or an
 			// older build: its records cannot be reached from here.
 			if !g.warned[m.ID] {
+				if len(g.warned) >= 1000 { // members come and go: bounded
+					clear(g.warned)
+				}
 				if g.warned == nil {
 					g.warned = map[string]bool{}
 				}
@@ -129,7 +162,7 @@ func (g *groupPeers) Peers(ctx context.Context) ([]string, error) {
 		}
 	}
 	slices.Sort(peers)
-	g.peers, g.at = peers, now
+	g.peers, g.good = peers, true
 	return peers, nil
 }
 
@@ -165,10 +198,10 @@ type peerAnswer struct {
 	err    error // no answer
 }
 
-// send makes the request r asked of this instance, with body, to peer: same
-// method, path and query (query, when not nil, replaces r's), with the
-// caller's credentials and idempotency key.
-func (p *peerRelay) send(ctx context.Context, peer string, r *http.Request, query url.Values, body []byte) peerAnswer {
+// send makes the request r asked of this instance, with body, to peer:
+// with method, r's path and query (query, when not nil, replaces r's), and
+// the caller's credentials and idempotency key.
+func (p *peerRelay) send(ctx context.Context, peer, method string, r *http.Request, query url.Values, body []byte) peerAnswer {
 	ctx, cancel := context.WithTimeout(ctx, peerTimeout)
 	defer cancel()
 	u := peer + r.URL.EscapedPath()
@@ -183,7 +216,7 @@ func (p *peerRelay) send(ctx context.Context, peer string, r *http.Request, quer
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, u, rd)
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return p.count(peerAnswer{peer: peer, err: err})
 	}
@@ -246,9 +279,12 @@ var errPeersUnavailable = errors.New("not on this instance, and other instances 
 
 // relay asks the other instances, one after the other, for what r asked of
 // this one, which does not hold the record, and writes the first answer
-// that is not 404. It returns false when every instance answered 404: the
-// caller answers its own 404. An error names the instances that did not
-// answer.
+// about the record: a success, 409 or 413. It returns false when every
+// instance answered 404: the caller answers its own 404. Any other answer
+// (401 or 403 from an instance whose tokens differ during a rollout, 400
+// from a TLS listener asked over plain HTTP, 5xx) counts as that instance
+// not answering: it is never passed on, as the caller was authorized here.
+// An error names the instances that did not answer.
 func (p *peerRelay) relay(w http.ResponseWriter, r *http.Request, body []byte) (bool, error) {
 	peers, err := p.source.Peers(r.Context())
 	if err != nil {
@@ -256,7 +292,10 @@ func (p *peerRelay) relay(w http.ResponseWriter, r *http.Request, body []byte) (
 	}
 	var failed []string
 	for _, peer := range peers {
-		a := p.send(r.Context(), peer, r, nil, body)
+		a := p.send(r.Context(), peer, r.Method, r, nil, body)
+		if a.err == nil && !recordAnswer(a.status) && a.status != http.StatusNotFound {
+			a.err = fmt.Errorf("answered %d: %s", a.status, errorText(a.body))
+		}
 		switch {
 		case a.err != nil:
 			p.logger.Warn("asking another instance failed", zap.String("peer", peer), zap.String("path", r.URL.Path), zap.Error(a.err))
@@ -277,11 +316,19 @@ func (p *peerRelay) relay(w http.ResponseWriter, r *http.Request, body []byte) (
 	return false, nil
 }
 
+// recordAnswer reports whether another instance's status answers for the
+// record itself.
+func recordAnswer(status int) bool {
+	return status/100 == 2 || status == http.StatusConflict || status == http.StatusRequestEntityTooLarge
+}
+
 // peerLists gathers the first want records of a list endpoint from every
 // other instance, with r's filters, paging through each as needed. It
 // returns the records, the sum of the instances' totals, and the instances
 // that did not answer (each with why): their records are missing.
 func peerLists[T any](ctx context.Context, p *peerRelay, r *http.Request, want int) ([]T, int, []string) {
+	ctx, cancel := context.WithTimeout(ctx, peerTimeout)
+	defer cancel()
 	peers, err := p.source.Peers(ctx)
 	if err != nil {
 		return nil, 0, []string{"the list of instances: " + err.Error()}
@@ -300,7 +347,7 @@ func peerLists[T any](ctx context.Context, p *peerRelay, r *http.Request, want i
 			for len(res.items) < want {
 				q.Set("offset", strconv.Itoa(len(res.items)))
 				q.Set("limit", strconv.Itoa(min(maxLimit, want-len(res.items))))
-				a := p.send(ctx, peer, r, q, nil)
+				a := p.send(ctx, peer, http.MethodGet, r, q, nil) // GET for HEAD too: the items are needed
 				if a.err == nil && a.status != http.StatusOK {
 					a.err = fmt.Errorf("answered %d: %s", a.status, errorText(a.body))
 				}

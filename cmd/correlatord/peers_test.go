@@ -151,10 +151,28 @@ func TestAPIAnswersForEveryInstance(t *testing.T) {
 		t.Fatalf("acknowledge a closed incident of b through a: %d %s, want 409", rec.Code, rec.Body)
 	}
 
+	// No Idempotency-Key from the caller: the command's id goes with it,
+	// so that a retry sent on again is applied once.
+	rec = a.do(t, "POST", "/api/v1/incidents/INC-b-web/comment", tokOperator, `{"note":"no key"}`)
+	if rec.Code != 200 {
+		t.Fatalf("comment without a key through a: %d %s", rec.Code, rec.Body)
+	}
+	if mine, theirs := a.backend.cmds[len(a.backend.cmds)-1].ID, b.backend.cmds[len(b.backend.cmds)-1].ID; mine == "" || mine != theirs {
+		t.Fatalf("command id here %q, there %q: want the same", mine, theirs)
+	}
+	if len(b.backend.cmds) != 3 {
+		t.Fatalf("b got %d commands, want 3", len(b.backend.cmds))
+	}
+
+	// A page past the deepest of a list over every instance.
+	if rec = a.do(t, "GET", "/api/v1/incidents?offset=9950&limit=100", tokRead, ""); rec.Code != 400 || !strings.Contains(rec.Body.String(), "offset") {
+		t.Fatalf("deep page: %d %s", rec.Code, rec.Body)
+	}
+
 	// A body over the limit is refused here, as by the instance that holds
 	// the record.
 	rec = a.do(t, "POST", "/api/v1/incidents/INC-b-db/comment", tokOperator, `{"note":"`+strings.Repeat("x", maxActionBody)+`"}`)
-	if rec.Code != http.StatusRequestEntityTooLarge || len(b.backend.cmds) != 2 {
+	if rec.Code != http.StatusRequestEntityTooLarge || len(b.backend.cmds) != 3 {
 		t.Fatalf("oversized comment through a: %d %s (b got %d commands)", rec.Code, rec.Body, len(b.backend.cmds))
 	}
 
@@ -181,8 +199,28 @@ func TestAPIAnswersForEveryInstance(t *testing.T) {
 	if rec = a.do(t, "POST", "/api/v1/incidents/INC-b-db/comment", tokRead, `{"note":"x"}`); rec.Code != 403 {
 		t.Fatalf("read token acting: %d", rec.Code)
 	}
-	if len(b.backend.cmds) != 2 {
-		t.Fatalf("b got %d commands, want 2 (the comment and the refused acknowledge)", len(b.backend.cmds))
+	if len(b.backend.cmds) != 3 {
+		t.Fatalf("b got %d commands, want 3 (two comments and the refused acknowledge)", len(b.backend.cmds))
+	}
+}
+
+// TestAPIPassesOnNoRefusal: an instance that refuses the caller (its
+// tokens differ during a rollout) counts as not answering: the others are
+// asked, and its 403 never reaches a caller this instance authorized.
+func TestAPIPassesOnNoRefusal(t *testing.T) {
+	a, _, _, urlB, peersOfA := twoInstances(t)
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusForbidden, errors.New("this token lacks the read role"))
+	}))
+	t.Cleanup(refusing.Close)
+	peersOfA.set(refusing.URL, urlB)
+	if rec := a.do(t, "GET", "/api/v1/incidents/INC-b-db", tokRead, ""); rec.Code != 200 {
+		t.Fatalf("with a refusing instance before the holder: %d %s", rec.Code, rec.Body)
+	}
+	peersOfA.set(refusing.URL)
+	rec := a.do(t, "GET", "/api/v1/incidents/INC-b-db", tokRead, "")
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "answered 403") {
+		t.Fatalf("only a refusing instance: %d %s, want 503 saying what it answered", rec.Code, rec.Body)
 	}
 }
 
@@ -219,6 +257,8 @@ func TestAPIWithAnInstanceDown(t *testing.T) {
 func TestGroupPeers(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	calls := 0
+	state := "PreparingRebalance"
+	var lookupErr error
 	members := []ingest.GroupMember{
 		{ID: "m-self", Data: memberDataOf("http://10.0.0.1:9470"), Partitions: []int{0, 1}},
 		{ID: "m-b", Data: memberDataOf("http://10.0.0.2:9470"), Partitions: []int{2}},
@@ -227,19 +267,43 @@ func TestGroupPeers(t *testing.T) {
 		{ID: "m-b2", Data: memberDataOf("http://10.0.0.2:9470"), Partitions: []int{4}}, // same API twice
 	}
 	g := &groupPeers{self: "http://10.0.0.1:9470", now: func() time.Time { return now }, logger: zap.NewNop(),
-		members: func(context.Context) ([]ingest.GroupMember, error) { calls++; return members, nil }}
+		members: func(ctx context.Context) (string, []ingest.GroupMember, error) {
+			calls++
+			if _, ok := ctx.Deadline(); !ok {
+				t.Error("the coordinator is asked without a deadline")
+			}
+			return state, members, lookupErr
+		}}
+	// Rebalancing, and no list yet: an error, so that a record is not
+	// answered a false 404; it is kept for the TTL.
+	if peers, err := g.Peers(context.Background()); err == nil || !strings.Contains(err.Error(), "PreparingRebalance") {
+		t.Fatalf("rebalancing group: %v, %v; want an error naming its state", peers, err)
+	}
+	if _, err := g.Peers(context.Background()); err == nil || calls != 1 {
+		t.Fatalf("within the TTL: %v after %d lookups, want the kept error after 1", err, calls)
+	}
+	state = ingest.GroupStable
+	now = now.Add(peerDirectoryTTL)
 	peers, err := g.Peers(context.Background())
 	if err != nil || !slices.Equal(peers, []string{"http://10.0.0.2:9470"}) {
 		t.Fatalf("peers %v, %v: want the other advertised API once", peers, err)
 	}
 	members = append(members, ingest.GroupMember{ID: "m-c", Data: memberDataOf("https://10.0.0.3:9470")})
 	now = now.Add(peerDirectoryTTL - time.Millisecond)
-	if peers, _ = g.Peers(context.Background()); len(peers) != 1 || calls != 1 {
+	if peers, _ = g.Peers(context.Background()); len(peers) != 1 || calls != 2 {
 		t.Fatalf("within the TTL: %v after %d calls", peers, calls)
 	}
 	now = now.Add(time.Millisecond)
-	if peers, _ = g.Peers(context.Background()); len(peers) != 2 || calls != 2 {
+	if peers, _ = g.Peers(context.Background()); len(peers) != 2 || calls != 3 {
 		t.Fatalf("after the TTL: %v after %d calls, want the new member", peers, calls)
+	}
+	// A rebalance, then the coordinator away: the last stable list answers.
+	for _, fail := range []func(){func() { state = "CompletingRebalance" }, func() { state, lookupErr = "", errors.New("coordinator away") }} {
+		fail()
+		now = now.Add(peerDirectoryTTL)
+		if peers, err = g.Peers(context.Background()); err != nil || len(peers) != 2 {
+			t.Fatalf("state %q, error %v: %v, %v; want the last stable list", state, lookupErr, peers, err)
+		}
 	}
 }
 

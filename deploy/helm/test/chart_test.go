@@ -759,3 +759,31 @@ func TestValuesDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestAdvertiseURL: the pods advertise their IP by default, another URL
+// when given (IPv6), and none when it is "".
+func TestAdvertiseURL(t *testing.T) {
+	for _, tc := range []struct {
+		value any // nil: the default
+		want  string
+	}{
+		{nil, "--web.advertise-url=http://$(POD_IP):9470"},
+		{"http://[$(POD_IP)]:9470", "--web.advertise-url=http://[$(POD_IP)]:9470"},
+		{"", ""},
+	} {
+		var vals map[string]any
+		if tc.value != nil {
+			vals = map[string]any{"advertiseURL": tc.value}
+		}
+		c := container(t, mustRender(t, "correlatord", "default", vals).deployment)
+		var got string
+		for _, a := range c.Args {
+			if strings.HasPrefix(a, "--web.advertise-url") {
+				got = a
+			}
+		}
+		if got != tc.want {
+			t.Errorf("advertiseURL %v: argument %q, want %q", tc.value, got, tc.want)
+		}
+	}
+}
