@@ -44,8 +44,13 @@ const forwardedHeader = "X-Correlatord-Forwarded"
 // longer, so the caller gets that instance's 200 or 202, not a timeout.
 const peerTimeout = 3 * commandWaitTimeout
 
-// peerLookupTimeout bounds asking the group coordinator for the members.
-const peerLookupTimeout = 2 * time.Second
+// peerLookupTimeout bounds asking the group coordinator for the members,
+// and waiting for a rebalancing group to settle; peerLookupRetry is how
+// often it is asked meanwhile.
+const (
+	peerLookupTimeout = 2 * time.Second
+	peerLookupRetry   = 100 * time.Millisecond
+)
 
 // maxFederatedWindow bounds offset+limit of a list over every instance: each
 // instance is asked for that many records.
@@ -127,9 +132,27 @@ func (g *groupPeers) Peers(ctx context.Context) ([]string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, peerLookupTimeout)
 	defer cancel()
-	state, members, err := g.members(ctx)
-	if err == nil && state != ingest.GroupStable {
-		err = fmt.Errorf("the consumer group is %s: its members are not known until it is stable", state)
+	var (
+		state   string
+		members []ingest.GroupMember
+		err     error
+	)
+	for {
+		state, members, err = g.members(ctx)
+		if err == nil && state != ingest.GroupStable {
+			err = fmt.Errorf("the consumer group is %s: its members are not known until it is stable", state)
+			// Without a list to fall back on, wait a little: the last step
+			// of a rebalance takes a moment, and an instance that has just
+			// started has no list yet.
+			if !g.good {
+				select {
+				case <-ctx.Done():
+				case <-time.After(peerLookupRetry):
+					continue
+				}
+			}
+		}
+		break
 	}
 	g.at, g.err = now, err
 	if err != nil {

@@ -274,27 +274,40 @@ func TestGroupPeers(t *testing.T) {
 			}
 			return state, members, lookupErr
 		}}
-	// Rebalancing, and no list yet: an error, so that a record is not
-	// answered a false 404; it is kept for the TTL.
-	if peers, err := g.Peers(context.Background()); err == nil || !strings.Contains(err.Error(), "PreparingRebalance") {
-		t.Fatalf("rebalancing group: %v, %v; want an error naming its state", peers, err)
+	// Rebalancing, and no list yet: asked again until the deadline, then an
+	// error, so that a record is not answered a false 404; it is kept for
+	// the TTL.
+	short, cancel := context.WithTimeout(context.Background(), 3*peerLookupRetry+peerLookupRetry/2)
+	defer cancel()
+	if peers, err := g.Peers(short); err == nil || !strings.Contains(err.Error(), "PreparingRebalance") || calls < 3 {
+		t.Fatalf("rebalancing group: %v, %v after %d lookups; want an error naming its state after several", peers, err, calls)
 	}
-	if _, err := g.Peers(context.Background()); err == nil || calls != 1 {
-		t.Fatalf("within the TTL: %v after %d lookups, want the kept error after 1", err, calls)
+	asked := calls
+	if _, err := g.Peers(context.Background()); err == nil || calls != asked {
+		t.Fatalf("within the TTL: %v after %d lookups, want the kept error after %d", err, calls, asked)
+	}
+	// The last step of a rebalance: waited for.
+	settle := calls + 2
+	g.members = func(ctx context.Context) (string, []ingest.GroupMember, error) {
+		calls++
+		if calls < settle {
+			return "CompletingRebalance", members, nil
+		}
+		return state, members, lookupErr
 	}
 	state = ingest.GroupStable
 	now = now.Add(peerDirectoryTTL)
 	peers, err := g.Peers(context.Background())
-	if err != nil || !slices.Equal(peers, []string{"http://10.0.0.2:9470"}) {
-		t.Fatalf("peers %v, %v: want the other advertised API once", peers, err)
+	if err != nil || !slices.Equal(peers, []string{"http://10.0.0.2:9470"}) || calls != settle {
+		t.Fatalf("peers %v, %v after %d lookups: want the other advertised API once, after %d", peers, err, calls, settle)
 	}
 	members = append(members, ingest.GroupMember{ID: "m-c", Data: memberDataOf("https://10.0.0.3:9470")})
 	now = now.Add(peerDirectoryTTL - time.Millisecond)
-	if peers, _ = g.Peers(context.Background()); len(peers) != 1 || calls != 2 {
+	if peers, _ = g.Peers(context.Background()); len(peers) != 1 || calls != settle {
 		t.Fatalf("within the TTL: %v after %d calls", peers, calls)
 	}
 	now = now.Add(time.Millisecond)
-	if peers, _ = g.Peers(context.Background()); len(peers) != 2 || calls != 3 {
+	if peers, _ = g.Peers(context.Background()); len(peers) != 2 || calls != settle+1 {
 		t.Fatalf("after the TTL: %v after %d calls, want the new member", peers, calls)
 	}
 	// A rebalance, then the coordinator away: the last stable list answers.
