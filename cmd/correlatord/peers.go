@@ -35,7 +35,8 @@ import (
 // travels further.
 
 // forwardedHeader marks a request from another instance. Its value is the
-// sender's advertised URL, for the logs.
+// sender's advertised URL, which tells where it came from when a request is
+// traced.
 const forwardedHeader = "X-Correlatord-Forwarded"
 
 // peerTimeout bounds one request to another instance, and the gathering of
