@@ -640,3 +640,32 @@ func TestSpillReadLargeRecords(t *testing.T) {
 		t.Errorf("trim left %d segments, %d bytes", len(s.segs), s.bytes)
 	}
 }
+
+// TestWriterMemoryRowsGoBeforeLaterSpilledOnes: rows that reach memory
+// between Run finding the queue empty and reading the spill, followed by
+// newer rows spilled because memory is full, are written first. (Found as a
+// rare swap in TestWriterSpillKeepsOrderAcrossModes under CI load: the
+// spilled rows were read back ahead of the older rows in memory.)
+func TestWriterMemoryRowsGoBeforeLaterSpilledOnes(t *testing.T) {
+	f := &fakeSender{}
+	w := newSpillWriter(t, f, spillOpts(t.TempDir(), 1<<20), prometheus.NewRegistry(), nil)
+	var once sync.Once
+	testHookBeforeReadSpill = func() {
+		once.Do(func() {
+			if _, err := w.Append(ctxT(t), seq(0, 5)); err != nil { // memory: nothing held
+				t.Error(err)
+			}
+			if _, err := w.Append(ctxT(t), seq(5, 10)); err != nil { // 15 > BufferRows: spilled
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(func() { testHookBeforeReadSpill = nil })
+	startWriter(t, w)
+	if err := w.WaitDurable(ctxT(t), 15); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.written(); !slices.Equal(got, seq(0, 15)) {
+		t.Fatalf("written %v, want 0 to 14 in order", got)
+	}
+}

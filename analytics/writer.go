@@ -317,6 +317,10 @@ func (w *Writer[T]) Append(ctx context.Context, rows []T) (pos uint64, err error
 	return pos, nil
 }
 
+// testHookBeforeReadSpill, when set (tests), runs between Run finding the
+// queue empty and reading the spill: the window where Appends may come.
+var testHookBeforeReadSpill func()
+
 func (w *Writer[T]) wakeRun() {
 	select {
 	case w.wake <- struct{}{}:
@@ -460,6 +464,9 @@ func (w *Writer[T]) next() (*chunk[T], time.Duration, error) {
 	w.mu.Lock()
 	if len(w.queue) == 0 {
 		w.mu.Unlock()
+		if testHookBeforeReadSpill != nil {
+			testHookBeforeReadSpill()
+		}
 		c, err := w.readSpill()
 		return c, 0, err
 	}
@@ -477,13 +484,16 @@ func (w *Writer[T]) next() (*chunk[T], time.Duration, error) {
 }
 
 // readSpill returns a chunk of the oldest unread spilled rows, up to
-// MaxRows of them from one segment, or nil if there are none. The rows
-// count as held (in memory) from then on. Called by Run's goroutine with
-// mu not held and the queue empty; Appends meanwhile go to the spill,
-// since it has unread rows, so the queue stays empty.
+// MaxRows of them from one segment, or nil if there are none, or if rows
+// wait in memory: those are older. The rows count as held (in memory) from
+// then on. Called by Run's goroutine with mu not held, after it found the
+// queue empty. Appends may have put rows in memory since, and then, with
+// memory full, spilled newer ones; once the queue is found empty here,
+// under the lock, Appends go to the spill while it has unread rows, so the
+// queue stays empty until these are read.
 func (w *Writer[T]) readSpill() (*chunk[T], error) {
 	w.mu.Lock()
-	if w.spill == nil || w.spill.unread == 0 {
+	if len(w.queue) > 0 || w.spill == nil || w.spill.unread == 0 {
 		w.mu.Unlock()
 		return nil, nil
 	}
