@@ -90,9 +90,9 @@ type Manager struct {
 	// order is the ids of incidents in order, for Tick's deterministic
 	// notification order: sorting them at every tick was 7% of a
 	// partition's CPU in a replayed storm, whose event clock moves a second
-	// every few batches. Stale after a restore or a removal.
-	order      []string
-	orderStale bool
+	// every few batches. create inserts, Tick removes; a restore only adds
+	// records, so a length that differs from the map's means it is stale.
+	order []string
 }
 
 type sigEntry struct {
@@ -813,13 +813,12 @@ func (m *Manager) escalate(b *batch, in *Incident, to int, at time.Time, reason 
 func (m *Manager) Tick(now time.Time) []Change {
 	b := m.newBatch()
 	b.now = now
-	if m.orderStale || len(m.order) != len(m.incidents) {
+	if len(m.order) != len(m.incidents) {
 		m.order = m.order[:0]
 		for id := range m.incidents {
 			m.order = append(m.order, id)
 		}
 		slices.Sort(m.order)
-		m.orderStale = false
 	}
 	removed := false
 	for _, id := range m.order {

@@ -137,7 +137,6 @@ func (m *Manager) Restore(records []correlate.StateRecord) error {
 				return fmt.Errorf("incidents: restore %q: %w", k, err)
 			}
 			m.incidents[in.ID] = in
-			m.orderStale = true
 			if in.Status != StatusClosed {
 				m.m.open.WithLabelValues(string(in.Priority), string(in.Status)).Inc()
 			}

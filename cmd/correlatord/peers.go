@@ -215,7 +215,6 @@ func newPeerRelay(source peerSource, self string, client *http.Client, reg prome
 
 // peerAnswer is one instance's answer.
 type peerAnswer struct {
-	peer   string
 	status int
 	header http.Header
 	body   []byte
@@ -242,7 +241,7 @@ func (p *peerRelay) send(ctx context.Context, peer, method string, r *http.Reque
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return p.count(peerAnswer{peer: peer, err: err})
+		return p.count(peerAnswer{err: err})
 	}
 	for _, h := range []string{"Authorization", "Idempotency-Key", "Content-Type", "Accept"} {
 		if v := r.Header.Values(h); len(v) > 0 {
@@ -252,19 +251,26 @@ func (p *peerRelay) send(ctx context.Context, peer, method string, r *http.Reque
 	req.Header.Set(forwardedHeader, p.self)
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return p.count(peerAnswer{peer: peer, err: err})
+		return p.count(peerAnswer{err: err})
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxPeerAnswer+1))
 	switch {
 	case err != nil:
-		return p.count(peerAnswer{peer: peer, err: fmt.Errorf("read the answer: %w", err)})
+		return p.count(peerAnswer{err: fmt.Errorf("read the answer: %w", err)})
 	case len(b) > maxPeerAnswer:
-		return p.count(peerAnswer{peer: peer, err: fmt.Errorf("answer over %d bytes", maxPeerAnswer)})
-	case resp.StatusCode >= 500:
-		return p.count(peerAnswer{peer: peer, status: resp.StatusCode, err: fmt.Errorf("answered %d: %s", resp.StatusCode, errorText(b))})
+		return p.count(peerAnswer{err: fmt.Errorf("answer over %d bytes", maxPeerAnswer)})
 	}
-	return p.count(peerAnswer{peer: peer, status: resp.StatusCode, header: resp.Header, body: b})
+	a := peerAnswer{status: resp.StatusCode, header: resp.Header, body: b}
+	if a.status >= 500 {
+		a.err = a.unexpected()
+	}
+	return p.count(a)
+}
+
+// unexpected is the error of an answer the asker cannot use.
+func (a peerAnswer) unexpected() error {
+	return fmt.Errorf("answered %d: %s", a.status, errorText(a.body))
 }
 
 // maxPeerAnswer bounds an answer read from another instance: a page of
@@ -318,7 +324,7 @@ func (p *peerRelay) relay(w http.ResponseWriter, r *http.Request, body []byte) (
 	for _, peer := range peers {
 		a := p.send(r.Context(), peer, r.Method, r, nil, body)
 		if a.err == nil && !recordAnswer(a.status) && a.status != http.StatusNotFound {
-			a.err = fmt.Errorf("answered %d: %s", a.status, errorText(a.body))
+			a.err = a.unexpected()
 		}
 		switch {
 		case a.err != nil:
@@ -373,7 +379,7 @@ func peerLists[T any](ctx context.Context, p *peerRelay, r *http.Request, want i
 				q.Set("limit", strconv.Itoa(min(maxLimit, want-len(res.items))))
 				a := p.send(ctx, peer, http.MethodGet, r, q, nil) // GET for HEAD too: the items are needed
 				if a.err == nil && a.status != http.StatusOK {
-					a.err = fmt.Errorf("answered %d: %s", a.status, errorText(a.body))
+					a.err = a.unexpected()
 				}
 				if a.err != nil {
 					res.err = a.err
