@@ -67,6 +67,14 @@ type KafkaConfig struct {
 	// MaxBatchEvents bounds the events handed downstream in one call.
 	// Default 5000.
 	MaxBatchEvents int `yaml:"max_batch_events"`
+	// FetchWait is how long the broker may hold a fetch of the keyed topic
+	// until it has FetchMinBytes for the stateful stage. Each batch costs
+	// the stage, the client and the broker the same whatever its size, so
+	// under load larger batches cost less per event; when the topic is
+	// quiet, an event (or an operator's command) waits up to FetchWait
+	// before it is processed. 0 hands over whatever has arrived at once.
+	// Default 250ms; at most 5s.
+	FetchWait *time.Duration `yaml:"fetch_wait"`
 	// StartOffset for a group with no committed offset: earliest or latest.
 	// Default earliest, so nothing produced before the first start is missed.
 	StartOffset string `yaml:"start_offset"`
@@ -134,6 +142,10 @@ func (c *KafkaConfig) SetDefaults() {
 	}
 	if c.StateInterval == 0 {
 		c.StateInterval = max(5*time.Second, c.CommitInterval)
+	}
+	if c.FetchWait == nil {
+		wait := DefaultFetchWait
+		c.FetchWait = &wait
 	}
 	if c.MaxBatchEvents == 0 {
 		c.MaxBatchEvents = 5000
@@ -238,6 +250,9 @@ func (c *KafkaConfig) Validate() error {
 	if c.StateInterval < c.CommitInterval {
 		bad("state_interval", "must be at least commit_interval (%s), got %s", c.CommitInterval, c.StateInterval)
 	}
+	if w := c.FetchWait; w != nil && (*w < 0 || *w > maxFetchWait) {
+		bad("fetch_wait", "must be between 0 and %s, got %s", maxFetchWait, *w)
+	}
 	if c.MaxBatchEvents < 1 {
 		bad("max_batch_events", "must be > 0, got %d", c.MaxBatchEvents)
 	}
@@ -331,6 +346,24 @@ type HTTPConfig struct {
 	// Timeout bounds handling one request, including the wait for the broker
 	// acknowledgement or durability. Default 30s.
 	Timeout time.Duration `yaml:"timeout"`
+}
+
+// DefaultFetchWait is kafka.fetch_wait's default, the long poll's wait
+// before it. In a storm of 500,000 alerts over HTTP it took the stateful
+// stage's batches from about 150 to 400 events, and the CPU of the daemon
+// and the broker down by 13% (median of 3 interleaved runs; 100ms: 7%).
+const DefaultFetchWait = 250 * time.Millisecond
+
+// maxFetchWait bounds kafka.fetch_wait: longer, and an operator's command
+// waits noticeably for the broker to hand it over.
+const maxFetchWait = 5 * time.Second
+
+// FetchWaitOrDefault is FetchWait, or its default when unset.
+func (c KafkaConfig) FetchWaitOrDefault() time.Duration {
+	if c.FetchWait == nil {
+		return DefaultFetchWait
+	}
+	return *c.FetchWait
 }
 
 // The roles a token can have. Operator implies read.

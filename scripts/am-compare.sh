@@ -35,6 +35,8 @@
 # AMCOMPARE_PROFILE_SECONDS=N makes them N seconds long.
 # AMCOMPARE_CORRELATORD=PATH runs another correlatord binary (default
 # bin/correlatord), to compare two builds run after run.
+# AMCOMPARE_FETCH_WAIT=DURATION sets kafka.fetch_wait for (3) and (4), to
+# compare settings run after run (default: the daemon's, 250ms).
 # Needs: make build, Debian's prometheus-alertmanager, and for (3) and (4)
 # the dev Kafka (bash deploy/dev/up.sh kafka).
 set -euo pipefail
@@ -95,6 +97,7 @@ kafka:
   dead_letter_topic: $2.dlq
   keyed_topic: $2.keyed
   state_topic: $2.state
+${AMCOMPARE_FETCH_WAIT:+  fetch_wait: $AMCOMPARE_FETCH_WAIT}
 correlate:
   group_by: [instance]
 YAML

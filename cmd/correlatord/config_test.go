@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/correlatord/correlatord/ingest"
 )
 
 func TestGoodConfigs(t *testing.T) {
@@ -30,6 +32,17 @@ func TestFullConfigValues(t *testing.T) {
 	if cfg.Kafka.GroupID != "correlatord-prod" || cfg.Kafka.IngestTopic != "alerts.prometheus" ||
 		cfg.ClickHouse.Batch.MaxWait != 500*time.Millisecond || cfg.Ingest.DefaultSeverity != "minor" {
 		t.Errorf("values not taken from the file: %+v", cfg)
+	}
+	// 0 is a value of its own (hand over at once), not "unset".
+	if cfg.Kafka.FetchWait == nil || cfg.Kafka.FetchWaitOrDefault() != 0 {
+		t.Errorf("kafka.fetch_wait: 0s became %v", cfg.Kafka.FetchWait)
+	}
+	withKafka, err := loadConfig("testdata/kafka-defaults.good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := withKafka.Kafka.FetchWaitOrDefault(); got != ingest.DefaultFetchWait {
+		t.Errorf("kafka.fetch_wait unset: got %s, want the default %s", got, ingest.DefaultFetchWait)
 	}
 }
 
@@ -58,6 +71,7 @@ func TestBadConfigs(t *testing.T) {
 		"sasl.bad.yml":             `kafka.sasl.mechanism: "GSSAPI" is not one of`,
 		"state-interval.bad.yml":   "kafka.state_interval: must be at least commit_interval (2s), got 1s",
 		"update-interval.bad.yml":  "incidents.update_interval: must not be negative, got -1s",
+		"fetch-wait.bad.yml":       "kafka.fetch_wait: must be between 0 and 5s, got 1m0s",
 	}
 	for file, want := range table {
 		t.Run(file, func(t *testing.T) {

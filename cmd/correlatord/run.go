@@ -326,6 +326,7 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 			MaxBatchEvents: kc.MaxBatchEvents,
 			CommitInterval: kc.CommitInterval,
 			StateInterval:  kc.StateInterval,
+			FetchWait:      kc.FetchWaitOrDefault(),
 			Limits:         cfg.limits(),
 			Defaults:       cfg.eventDefaults(),
 			MemberData:     memberDataOf(opts.advertiseURL),
