@@ -1,0 +1,74 @@
+//go:build integration
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// TestMain deletes the Kafka topics this run's tests made once they are
+// done. Left behind, every `make test` on a developer's machine added a few
+// hundred partitions to the dev broker (3,146 after a day), and the broker
+// and the benchmarks run on it got slower for them.
+func TestMain(m *testing.M) {
+	start := time.Now().Unix()
+	code := m.Run()
+	if broker := os.Getenv("CORRELATORD_TEST_KAFKA"); broker != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		n, err := deleteTestTopics(ctx, broker, start)
+		cancel()
+		if err != nil {
+			// Not a test failure: the topics only take room.
+			fmt.Fprintf(os.Stderr, "deleting this run's test topics (%d deleted): %v\n", n, err)
+		}
+	}
+	os.Exit(code)
+}
+
+// testTopicName matches the names randomName makes, with what the daemon
+// derives from them (".dlq", ".keyed", ".state"): the second a name was made
+// is its first group.
+var testTopicName = regexp.MustCompile(`^[a-z0-9_]+?_(\d{10})_\d{6}(\..*)?$`)
+
+// deleteTestTopics deletes the topics randomName named at or after since
+// (unix seconds), and reports how many it deleted.
+func deleteTestTopics(ctx context.Context, broker string, since int64) (int, error) {
+	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 30 * time.Second}
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{})
+	if err != nil {
+		return 0, fmt.Errorf("list topics: %w", err)
+	}
+	var topics []string
+	for _, t := range meta.Topics {
+		m := testTopicName.FindStringSubmatch(t.Name)
+		if m == nil {
+			continue
+		}
+		if made, err := strconv.ParseInt(m[1], 10, 64); err == nil && made >= since {
+			topics = append(topics, t.Name)
+		}
+	}
+	if len(topics) == 0 {
+		return 0, nil
+	}
+	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics})
+	if err != nil {
+		return 0, fmt.Errorf("delete %d topics: %w", len(topics), err)
+	}
+	var errs []error
+	for topic, err := range resp.Errors {
+		if err != nil && !errors.Is(err, kafka.UnknownTopicOrPartition) {
+			errs = append(errs, fmt.Errorf("delete topic %s: %w", topic, err))
+		}
+	}
+	return len(topics) - len(errs), errors.Join(errs...)
+}
