@@ -35,6 +35,8 @@ func realMain(args []string) int {
 		StringVar(&runFlags.advertiseURL)
 	runCmd.Flag("web.config.file", "Prometheus web configuration file for TLS (tls_server_config: cert_file, key_file, client_ca_file, client_auth_type); see docs/CONFIG.md.").
 		StringVar(&runFlags.webConfigFile)
+	runCmd.Flag("web.peer-config.file", "Prometheus HTTP client configuration file for requests to the other instances (tls_config: ca_file, and cert_file and key_file where they require client certificates); see docs/CONFIG.md.").
+		StringVar(&runFlags.peerConfigFile)
 	runCmd.Flag("web.enable-pprof", "Serve Go's CPU and heap profiles under /debug/pprof/ (a read token is needed when auth is on).").
 		BoolVar(&runFlags.enablePprof)
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	promconfig "github.com/prometheus/common/config"
 	"go.uber.org/zap"
 
 	"github.com/correlatord/correlatord/ingest"
@@ -44,6 +45,38 @@ const forwardedHeader = "X-Correlatord-Forwarded"
 // record for up to commandWaitTimeout after producing its command: this is
 // longer, so the caller gets that instance's 200 or 202, not a timeout.
 const peerTimeout = 3 * commandWaitTimeout
+
+// newPeerClient returns the client for requests to other instances: a
+// plain one without a file, else one built from file, a Prometheus HTTP
+// client configuration. Its tls_config carries the CA that signed the other
+// instances' certificates and, where they require client certificates
+// (client_auth_type in --web.config.file), this instance's certificate and
+// key. Credentials are refused: a request carries its caller's token, which
+// the other instance checks as its own.
+func newPeerClient(file string) (*http.Client, error) {
+	client := &http.Client{Timeout: peerTimeout}
+	if file == "" {
+		return client, nil
+	}
+	cfg, _, err := promconfig.LoadHTTPConfigFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--web.peer-config.file %s: %w", file, err)
+	}
+	for field, set := range map[string]bool{
+		"basic_auth": cfg.BasicAuth != nil, "authorization": cfg.Authorization != nil, "oauth2": cfg.OAuth2 != nil,
+		"bearer_token": cfg.BearerToken != "", "bearer_token_file": cfg.BearerTokenFile != "",
+	} {
+		if set {
+			return nil, fmt.Errorf("--web.peer-config.file %s: %s: requests to other instances carry their caller's token; only tls_config and proxy settings are taken", file, field)
+		}
+	}
+	rt, err := promconfig.NewRoundTripperFromConfig(*cfg, "correlatord-peers")
+	if err != nil {
+		return nil, fmt.Errorf("--web.peer-config.file %s: %w", file, err)
+	}
+	client.Transport = rt
+	return client, nil
+}
 
 // peerLookupTimeout bounds asking the group coordinator for the members,
 // and waiting for a rebalancing group to settle; peerLookupRetry is how

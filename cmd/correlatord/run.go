@@ -39,6 +39,10 @@ type runOptions struct {
 	// webConfigFile is the Prometheus web configuration (TLS, client
 	// certificates) of the HTTP server; "" serves plain HTTP.
 	webConfigFile string
+	// peerConfigFile is the HTTP client configuration for requests to
+	// the other instances (--web.peer-config.file): their CA, and a client
+	// certificate where they require one.
+	peerConfigFile string
 	// enablePprof serves Go's profiles under /debug/pprof/.
 	enablePprof bool
 	// listener, when set (tests), is used instead of listening on
@@ -202,6 +206,13 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		forwarder   ingest.Forwarder
 		peers       *peerRelay
 	)
+	peerClient, err := newPeerClient(opts.peerConfigFile)
+	if err != nil {
+		return err
+	}
+	if opts.peerConfigFile != "" && opts.advertiseURL == "" {
+		logger.Warn("--web.peer-config.file is not used without --web.advertise-url")
+	}
 	if opts.advertiseURL != "" {
 		if err := validAdvertiseURL(opts.advertiseURL); err != nil {
 			return err
@@ -333,7 +344,7 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		}, state.open, dlq, ingestMetrics, reg, logger)
 		if opts.advertiseURL != "" {
 			source := &groupPeers{self: opts.advertiseURL, members: partitioned.Members, now: time.Now, logger: logger}
-			peers = newPeerRelay(source, opts.advertiseURL, &http.Client{Timeout: peerTimeout}, reg, logger)
+			peers = newPeerRelay(source, opts.advertiseURL, peerClient, reg, logger)
 		}
 		lagGroups := map[string][]string{kc.GroupID: kc.Topics}
 		if len(kc.LogTopics) > 0 {

@@ -12,15 +12,18 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// selfSigned writes a certificate for 127.0.0.1 and its key to dir.
+// selfSigned writes a certificate for 127.0.0.1 and its key to dir, for
+// servers and clients.
 func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -31,7 +34,8 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "correlatord-test"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		// Both: the peer test presents it as a client certificate too.
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -99,5 +103,89 @@ func TestServesTLS(t *testing.T) {
 		if resp.StatusCode == 200 {
 			t.Fatal("plain HTTP served /healthz with TLS on")
 		}
+	}
+}
+
+// TestPeerClientPresentsCertificate: instances that require client
+// certificates reach each other with --web.peer-config.file, and not
+// without it.
+func TestPeerClientPresentsCertificate(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TLS.PeerCertificates) == 0 {
+			t.Error("request without a client certificate got through")
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	peer.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	peer.StartTLS()
+	defer peer.Close()
+
+	// Paths relative to the file, as in Prometheus' own configuration.
+	peerConfig := filepath.Join(dir, "peers.yml")
+	if err := os.WriteFile(peerConfig, []byte("tls_config:\n  ca_file: cert.pem\n  cert_file: cert.pem\n  key_file: key.pem\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	client, err := newPeerClient(peerConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Get(peer.URL)
+	if err != nil {
+		t.Fatalf("with the peer configuration: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("with the peer configuration: %d", resp.StatusCode)
+	}
+
+	// Trusting the other instance is not enough: it wants a certificate.
+	caOnly := filepath.Join(dir, "ca-only.yml")
+	if err := os.WriteFile(caOnly, []byte("tls_config:\n  ca_file: cert.pem\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	trusting, err := newPeerClient(caOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := trusting.Get(peer.URL); err == nil {
+		resp.Body.Close()
+		t.Fatalf("without a client certificate the request got %d", resp.StatusCode)
+	}
+
+	plain, err := newPeerClient("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := plain.Get(peer.URL); err == nil {
+		resp.Body.Close()
+		t.Fatalf("without a peer configuration the request got %d", resp.StatusCode)
+	}
+
+	for name, body := range map[string]string{
+		"credentials": "authorization:\n  credentials: s3cret-peer-token\n",
+		"unknown":     "tls_config:\n  ca_fle: cert.pem\n",
+		"missing key": "tls_config:\n  cert_file: cert.pem\n",
+	} {
+		file := filepath.Join(dir, "bad.yml")
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := newPeerClient(file)
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if !strings.Contains(err.Error(), "--web.peer-config.file "+file) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: error %q does not name the file, or shows the secret", name, err)
+		}
+	}
+	if _, err := newPeerClient(filepath.Join(dir, "absent.yml")); err == nil || !strings.Contains(err.Error(), "absent.yml") {
+		t.Errorf("a missing file: %v", err)
 	}
 }
