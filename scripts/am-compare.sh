@@ -105,6 +105,16 @@ correlate:
 YAML
 }
 
+# kafka_up: the dev broker takes connections.
+kafka_up() { (exec 3<>"/dev/tcp/${CORRELATORD_DEV_KAFKA%:*}/${CORRELATORD_DEV_KAFKA#*:}") 2>/dev/null; }
+
+# produce_storm TOPIC N produces the storm's first N alerts to TOPIC (4
+# partitions), in the senders' lists of $batch.
+produce_storm() {
+  bin/loadgen --kafka.brokers "$CORRELATORD_DEV_KAFKA" --topic "$1" --format am-v2 --events "$2" --hosts "$hosts" \
+    --per-message $batch --resolved 0 --workers 4 --acks 1 --partitions 4 >/dev/null
+}
+
 # --- 1. Alertmanager -------------------------------------------------------
 if want am; then
 bin/loadgen --sink.listen 127.0.0.1:19095 >/dev/null &
@@ -191,14 +201,12 @@ fi
 # and 4 s in four runs in a row. The Kafka runs are measured against a warm
 # broker, as production has, after an unmeasured drain of
 # AMCOMPARE_WARMUP alerts (default 1,000,000; 0 skips it).
-kafka_up() { (exec 3<>"/dev/tcp/${CORRELATORD_DEV_KAFKA%:*}/${CORRELATORD_DEV_KAFKA#*:}") 2>/dev/null; }
 warm=${AMCOMPARE_WARMUP:-1000000}
 if { want kafka || want kafka-http; } && [ "$warm" -gt 0 ] && kafka_up; then
   run=amcmpw_$(date +%s)
   topics+=("$run")
   echo "== warming the broker up: $warm alerts through Kafka (topic $run), not measured"
-  bin/loadgen --kafka.brokers "$CORRELATORD_DEV_KAFKA" --topic "$run" --format am-v2 --events "$warm" --hosts "$hosts" \
-    --per-message $batch --resolved 0 --workers 4 --acks 1 --partitions 4 >/dev/null
+  produce_storm "$run" "$warm"
   kafka_config warm "$run"
   "$correlatord" --config.file "$work/warm.yml" --web.listen-address 127.0.0.1:19474 --log.level warn >"$work/warm.log" 2>&1 &
   wpid=$!
@@ -213,12 +221,11 @@ if { want kafka || want kafka-http; } && [ "$warm" -gt 0 ] && kafka_up; then
 fi
 
 # --- 3. correlatord through Kafka -----------------------------------------
-if want kafka && { curl -s --max-time 2 "$CORRELATORD_DEV_KAFKA" >/dev/null 2>&1 || (exec 3<>"/dev/tcp/${CORRELATORD_DEV_KAFKA%:*}/${CORRELATORD_DEV_KAFKA#*:}") 2>/dev/null; }; then
+if want kafka && kafka_up; then
   run=amcmp_$(date +%s)
   topics+=("$run")
   echo "== correlatord through Kafka (topic $run)"
-  bin/loadgen --kafka.brokers "$CORRELATORD_DEV_KAFKA" --topic "$run" --format am-v2 --events "$alerts" --hosts "$hosts" \
-    --per-message $batch --resolved 0 --workers 4 --acks 1 --partitions 4 >/dev/null
+  produce_storm "$run" "$alerts"
   kafka_config kafka "$run"
   t0=$(now)
   "$correlatord" --config.file "$work/kafka.yml" --web.listen-address 127.0.0.1:19471 --log.level warn \
@@ -258,7 +265,7 @@ fi
 # The production shape: the Alertmanager-compatible endpoint answers once
 # the alerts are on the input topic (durable), and both stages drain it
 # meanwhile, on the same cores.
-if want kafka-http && (exec 3<>"/dev/tcp/${CORRELATORD_DEV_KAFKA%:*}/${CORRELATORD_DEV_KAFKA#*:}") 2>/dev/null; then
+if want kafka-http && kafka_up; then
   run=amcmph_$(date +%s)
   topics+=("$run")
   echo "== correlatord over HTTP with Kafka on (topic $run)"

@@ -126,12 +126,17 @@ func TestPeerClientPresentsCertificate(t *testing.T) {
 	peer.StartTLS()
 	defer peer.Close()
 
-	// Paths relative to the file, as in Prometheus' own configuration.
-	peerConfig := filepath.Join(dir, "peers.yml")
-	if err := os.WriteFile(peerConfig, []byte("tls_config:\n  ca_file: cert.pem\n  cert_file: cert.pem\n  key_file: key.pem\n"), 0o600); err != nil {
-		t.Fatal(err)
+	// peerClientFrom writes a peer configuration to dir and builds its
+	// client. Paths in it are relative to the file, as in Prometheus' own.
+	peerClientFrom := func(name, body string) (*http.Client, string, error) {
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		client, err := newPeerClient(file)
+		return client, file, err
 	}
-	client, err := newPeerClient(peerConfig)
+	client, _, err := peerClientFrom("peers.yml", "tls_config:\n  ca_file: cert.pem\n  cert_file: cert.pem\n  key_file: key.pem\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,11 +150,7 @@ func TestPeerClientPresentsCertificate(t *testing.T) {
 	}
 
 	// Trusting the other instance is not enough: it wants a certificate.
-	caOnly := filepath.Join(dir, "ca-only.yml")
-	if err := os.WriteFile(caOnly, []byte("tls_config:\n  ca_file: cert.pem\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	trusting, err := newPeerClient(caOnly)
+	trusting, _, err := peerClientFrom("ca-only.yml", "tls_config:\n  ca_file: cert.pem\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,11 +173,7 @@ func TestPeerClientPresentsCertificate(t *testing.T) {
 		"unknown":     "tls_config:\n  ca_fle: cert.pem\n",
 		"missing key": "tls_config:\n  cert_file: cert.pem\n",
 	} {
-		file := filepath.Join(dir, "bad.yml")
-		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		_, err := newPeerClient(file)
+		_, file, err := peerClientFrom("bad.yml", body)
 		if err == nil {
 			t.Errorf("%s: accepted", name)
 			continue
