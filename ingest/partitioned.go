@@ -187,8 +187,8 @@ func newPartitionMetrics(reg prometheus.Registerer) *partitionMetrics {
 }
 
 // fetchMinBytes is what a fetch of the keyed topic waits for, up to
-// FetchWait: about 1,500 events, what one hand-off gathers at most (gather's
-// byte bound).
+// FetchWait: about 1,500 of an alert storm's events, ten times the batches
+// the stage got without a wait while it kept up with HTTP senders.
 const fetchMinBytes = 1 << 20
 
 // NewPartitionedConsumer returns the consumer; Run starts it.

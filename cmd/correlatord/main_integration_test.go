@@ -17,8 +17,8 @@ import (
 
 // TestMain deletes the Kafka topics this run's tests made once they are
 // done. Left behind, every `make test` on a developer's machine added a few
-// hundred partitions to the dev broker (3,146 after a day), and the broker
-// and the benchmarks run on it got slower for them.
+// hundred partitions to the dev broker: 3,146 partition directories and
+// 11 GB after a day, which the benchmarks run on that broker share.
 func TestMain(m *testing.M) {
 	start := time.Now().Unix()
 	code := m.Run()
