@@ -266,12 +266,12 @@ type testServer struct {
 
 func newTestServer(t *testing.T, backend *fakeBackend, cfg ingest.HTTPConfig, logger *zap.Logger) *testServer {
 	t.Helper()
-	return newFederatedTestServer(t, backend, cfg, logger, nil)
+	return newFederatedTestServer(t, backend, cfg, logger, nil, nil)
 }
 
 // newFederatedTestServer is newTestServer whose API answers for the
 // instances of peers too (nil: none).
-func newFederatedTestServer(t *testing.T, backend *fakeBackend, cfg ingest.HTTPConfig, logger *zap.Logger, peers peerSource) *testServer {
+func newFederatedTestServer(t *testing.T, backend *fakeBackend, cfg ingest.HTTPConfig, logger *zap.Logger, peers peerSource, peerClient *http.Client) *testServer {
 	t.Helper()
 	if logger == nil {
 		logger = zap.NewNop()
@@ -290,7 +290,10 @@ func newFederatedTestServer(t *testing.T, backend *fakeBackend, cfg ingest.HTTPC
 		h.Register(m)
 		var relay *peerRelay
 		if peers != nil {
-			relay = newPeerRelay(peers, "http://self.test", &http.Client{Timeout: peerTimeout}, reg, logger)
+			if peerClient == nil {
+				peerClient = &http.Client{Timeout: peerTimeout}
+			}
+			relay = newPeerRelay(peers, "http://self.test", peerClient, reg, logger)
 		}
 		registerAPI(m, backend, relay, auth, reg, logger)
 	})

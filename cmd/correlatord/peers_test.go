@@ -43,6 +43,13 @@ func (p *peerList) set(peers ...string) {
 // a's, and the same KEDB file entries.
 func twoInstances(t *testing.T) (a, b *testServer, urlA, urlB string, peersOfA *peerList) {
 	t.Helper()
+	return twoInstancesServed(t, nil, httptest.NewServer)
+}
+
+// twoInstancesServed is twoInstances with a's client for requests to b
+// (nil: plain) and b served by serveB.
+func twoInstancesServed(t *testing.T, clientOfA *http.Client, serveB func(http.Handler) *httptest.Server) (a, b *testServer, urlA, urlB string, peersOfA *peerList) {
+	t.Helper()
 	topo := testTopology(t)
 	backA, backB := newFakeBackend(topo), newFakeBackend(topo)
 	for i, in := range backB.incs {
@@ -61,9 +68,9 @@ func twoInstances(t *testing.T) (a, b *testServer, urlA, urlB string, peersOfA *
 	backB.known = append(backB.known[:2:2], &incidents.KnownError{ID: "KE-b", Title: "b", RootCause: "b", Workaround: "b",
 		ProblemID: "PRB-1-b", Matchers: []string{`alertname="B"`}})
 	peersOfA, peersOfB := &peerList{}, &peerList{}
-	a = newFederatedTestServer(t, backA, testHTTPConfig(), zap.NewNop(), peersOfA)
-	b = newFederatedTestServer(t, backB, testHTTPConfig(), zap.NewNop(), peersOfB)
-	srvA, srvB := httptest.NewServer(a.mux), httptest.NewServer(b.mux)
+	a = newFederatedTestServer(t, backA, testHTTPConfig(), zap.NewNop(), peersOfA, clientOfA)
+	b = newFederatedTestServer(t, backB, testHTTPConfig(), zap.NewNop(), peersOfB, nil)
+	srvA, srvB := httptest.NewServer(a.mux), serveB(b.mux)
 	t.Cleanup(srvA.Close)
 	t.Cleanup(srvB.Close)
 	peersOfA.set(srvB.URL)

@@ -106,24 +106,37 @@ func TestServesTLS(t *testing.T) {
 	}
 }
 
-// TestPeerClientPresentsCertificate: instances that require client
-// certificates reach each other with --web.peer-config.file, and not
-// without it.
-func TestPeerClientPresentsCertificate(t *testing.T) {
-	dir := t.TempDir()
+// requireClientCerts writes a certificate and its key to a temporary
+// folder (cert.pem, key.pem) and returns the folder and a function that
+// serves a handler over TLS with that certificate, requiring clients to
+// present one it signed.
+func requireClientCerts(t *testing.T) (dir string, serve func(http.Handler) *httptest.Server) {
+	t.Helper()
+	dir = t.TempDir()
 	certFile, keyFile, pool := selfSigned(t, dir)
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	peer := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return dir, func(h http.Handler) *httptest.Server {
+		srv := httptest.NewUnstartedServer(h)
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+		srv.StartTLS()
+		return srv
+	}
+}
+
+// TestPeerClientPresentsCertificate: instances that require client
+// certificates reach each other with --web.peer-config.file, and not
+// without it.
+func TestPeerClientPresentsCertificate(t *testing.T) {
+	dir, serve := requireClientCerts(t)
+	peer := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(r.TLS.PeerCertificates) == 0 {
 			t.Error("request without a client certificate got through")
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	peer.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
-	peer.StartTLS()
 	defer peer.Close()
 
 	// peerClientFrom writes a peer configuration to dir and builds its
@@ -184,5 +197,34 @@ func TestPeerClientPresentsCertificate(t *testing.T) {
 	}
 	if _, err := newPeerClient(filepath.Join(dir, "absent.yml")); err == nil || !strings.Contains(err.Error(), "absent.yml") {
 		t.Errorf("a missing file: %v", err)
+	}
+}
+
+// TestAPIAcrossInstancesOverMutualTLS: an instance reads a record held by
+// one that requires client certificates, through --web.peer-config.file;
+// without the file that instance counts as not answering (503).
+func TestAPIAcrossInstancesOverMutualTLS(t *testing.T) {
+	dir, requireClientCert := requireClientCerts(t)
+	peerConfig := filepath.Join(dir, "peers.yml")
+	if err := os.WriteFile(peerConfig, []byte("tls_config:\n  ca_file: cert.pem\n  cert_file: cert.pem\n  key_file: key.pem\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	client, err := newPeerClient(peerConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		client *http.Client
+		want   int
+	}{{"with the peer configuration", client, http.StatusOK}, {"without", nil, http.StatusServiceUnavailable}} {
+		a, _, _, urlB, _ := twoInstancesServed(t, tc.client, requireClientCert)
+		if !strings.HasPrefix(urlB, "https://") {
+			t.Fatalf("b is served at %s, want https", urlB)
+		}
+		rec := a.do(t, "GET", "/api/v1/incidents/INC-b-db", tokRead, "")
+		if rec.Code != tc.want {
+			t.Errorf("%s: GET INC-b-db (held by b) through a: %d %s, want %d", tc.name, rec.Code, rec.Body, tc.want)
+		}
 	}
 }
