@@ -35,6 +35,8 @@
 # AMCOMPARE_PROFILE_SECONDS=N makes them N seconds long.
 # AMCOMPARE_CORRELATORD=PATH runs another correlatord binary (default
 # bin/correlatord), to compare two builds run after run.
+# AMCOMPARE_AM_WAIT=0 does not wait for Alertmanager's grouped output.
+# scripts/am-compare-rounds.sh repeats the whole comparison for medians.
 # AMCOMPARE_WARMUP=N drains N alerts through Kafka, unmeasured, before (3)
 # and (4), so they meet a warm broker (default 1,000,000; 0: none).
 # AMCOMPARE_FETCH_WAIT=DURATION sets kafka.fetch_wait for (3) and (4), to
@@ -146,7 +148,9 @@ out=$(bin/loadgen --http http://127.0.0.1:19093/api/v2/alerts --format am-v2 --e
 CPU[am]=$(per_alert "$c0" "$(cpu_of $ampid)")
 echo "$out"
 RATE[am]=$(echo "$out" | rate_of)
-for _ in $(seq 1 3000); do
+# AMCOMPARE_AM_WAIT=0 skips the wait for the grouped output (rounds after
+# the first in scripts/am-compare-rounds.sh): the table then says so.
+for _ in $(seq 1 $((${AMCOMPARE_AM_WAIT:-1} ? 3000 : 0))); do
   n=$(curl -s http://127.0.0.1:19095/stats | sed -n 's/.*"distinct_alerts":\([0-9]*\).*/\1/p')
   [ "${n:-0}" -ge "$alerts" ] && break
   sleep 0.2
