@@ -627,6 +627,28 @@ func EnsureTopics(ctx context.Context, cfg KafkaConfig, topics []string, logger 
 	return EnsureTopicSpecs(ctx, cfg, specs, logger)
 }
 
+// DeleteTopics deletes topics; one that does not exist is not an error.
+// The benchmark tools and the integration tests clean up with it: topics
+// left behind take the broker's disk and partitions.
+func DeleteTopics(ctx context.Context, cfg KafkaConfig, topics []string) error {
+	d, err := NewDialer(cfg)
+	if err != nil {
+		return err
+	}
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: cfg.DialTimeout, Transport: newTransport(cfg, d)}
+	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics})
+	if err != nil {
+		return fmt.Errorf("delete topics %v: %w", topics, err)
+	}
+	var errs []error
+	for topic, err := range resp.Errors {
+		if err != nil && !errors.Is(err, kafka.UnknownTopicOrPartition) {
+			errs = append(errs, fmt.Errorf("delete topic %s: %w", topic, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // TopicSpec is a topic EnsureTopicSpecs creates when missing.
 type TopicSpec struct {
 	Name string

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -13,22 +12,24 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/correlatord/correlatord/ingest"
 )
 
 // TestMain deletes the Kafka topics this run's tests made once they are
 // done. Left behind, every `make test` on a developer's machine added a few
-// hundred partitions to the dev broker: 3,146 partition directories and
-// 11 GB after a day, which the benchmarks run on that broker share.
+// hundred partitions to the dev broker: over 3,100 partition directories
+// and 11 GB after a day, which the benchmarks run on that broker share.
 func TestMain(m *testing.M) {
 	start := time.Now().Unix()
 	code := m.Run()
 	if broker := os.Getenv("CORRELATORD_TEST_KAFKA"); broker != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		n, err := deleteTestTopics(ctx, broker, start)
+		err := deleteTestTopics(ctx, broker, start)
 		cancel()
 		if err != nil {
 			// Not a test failure: the topics only take room.
-			fmt.Fprintf(os.Stderr, "deleting this run's test topics (%d deleted): %v\n", n, err)
+			fmt.Fprintf(os.Stderr, "deleting this run's test topics: %v\n", err)
 		}
 	}
 	os.Exit(code)
@@ -40,12 +41,12 @@ func TestMain(m *testing.M) {
 var testTopicName = regexp.MustCompile(`^[a-z0-9_]+?_(\d{10})_\d{6}(\..*)?$`)
 
 // deleteTestTopics deletes the topics randomName named at or after since
-// (unix seconds), and reports how many it deleted.
-func deleteTestTopics(ctx context.Context, broker string, since int64) (int, error) {
+// (unix seconds).
+func deleteTestTopics(ctx context.Context, broker string, since int64) error {
 	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 30 * time.Second}
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{})
 	if err != nil {
-		return 0, fmt.Errorf("list topics: %w", err)
+		return fmt.Errorf("list topics: %w", err)
 	}
 	var topics []string
 	for _, t := range meta.Topics {
@@ -58,17 +59,7 @@ func deleteTestTopics(ctx context.Context, broker string, since int64) (int, err
 		}
 	}
 	if len(topics) == 0 {
-		return 0, nil
+		return nil
 	}
-	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics})
-	if err != nil {
-		return 0, fmt.Errorf("delete %d topics: %w", len(topics), err)
-	}
-	var errs []error
-	for topic, err := range resp.Errors {
-		if err != nil && !errors.Is(err, kafka.UnknownTopicOrPartition) {
-			errs = append(errs, fmt.Errorf("delete topic %s: %w", topic, err))
-		}
-	}
-	return len(topics) - len(errs), errors.Join(errs...)
+	return ingest.DeleteTopics(ctx, ingest.KafkaConfig{Brokers: []string{broker}, DialTimeout: 30 * time.Second}, topics)
 }

@@ -21,6 +21,8 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/correlatord/correlatord/ingest"
 )
 
 type options struct {
@@ -351,18 +353,7 @@ func deleteTopics(ctx context.Context, brokers, topics []string) error {
 	if len(brokers) == 0 {
 		return errors.New("--delete-topics needs --kafka.brokers")
 	}
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
-	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics})
-	if err != nil {
-		return fmt.Errorf("delete topics %v: %w", topics, err)
-	}
-	var errs []error
-	for topic, err := range resp.Errors {
-		if err != nil && !errors.Is(err, kafka.UnknownTopicOrPartition) {
-			errs = append(errs, fmt.Errorf("delete topic %s: %w", topic, err))
-		}
-	}
-	return errors.Join(errs...)
+	return ingest.DeleteTopics(ctx, ingest.KafkaConfig{Brokers: brokers, DialTimeout: 30 * time.Second}, topics)
 }
 
 // runSink receives Alertmanager webhook notifications and counts the
