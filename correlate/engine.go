@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"encoding/hex"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -135,7 +134,7 @@ type Engine struct {
 	depCache map[string][]Dep // CI -> dependencies within MaxHops, for depTopo
 	depTopo  Topology
 	kb       []byte
-	sb       strings.Builder
+	lkb      []byte // labelKey's
 
 	// AppendChanges' scratch space: a record is encoded into enc (a
 	// member record from members, a group's alert maps packed into
@@ -199,15 +198,19 @@ func (e *Engine) sigKey(ev *event.Event) uint64 {
 	return xxhash.Sum64(e.kb)
 }
 
-func (e *Engine) labelKey(ev *event.Event) string {
-	e.sb.Reset()
+// labelKey writes ev's group-by key (Config.GroupBy) into e.lkb and
+// returns it. The bytes are e's until the next call: lookups with
+// string(key) copy nothing, and only a new group makes the key a string.
+func (e *Engine) labelKey(ev *event.Event) []byte {
+	b := e.lkb[:0]
 	for _, l := range e.cfg.GroupBy {
-		e.sb.WriteString(l)
-		e.sb.WriteByte('=')
-		e.sb.WriteString(ev.Labels[l])
-		e.sb.WriteByte(0)
+		b = append(b, l...)
+		b = append(b, '=')
+		b = append(b, ev.Labels[l]...)
+		b = append(b, 0)
 	}
-	return e.sb.String()
+	e.lkb = b
+	return b
 }
 
 // Process correlates one event that the rules stage passed on. now is the
@@ -530,10 +533,10 @@ func (e *Engine) open(ev *event.Event, t time.Time, comp int, labelKey string) *
 
 func (e *Engine) processUnbound(ups []Update, ev *event.Event, t time.Time, in Input) []Update {
 	lk := e.labelKey(ev)
-	g := e.byLabels[lk]
+	g := e.byLabels[string(lk)]
 	if g != nil && !e.joinable(g, t) {
 		g.indexed = false
-		delete(e.byLabels, lk)
+		delete(e.byLabels, g.labelKey)
 		g = nil
 	}
 	if g != nil {
@@ -542,7 +545,7 @@ func (e *Engine) processUnbound(ups []Update, ev *event.Event, t time.Time, in I
 	if in.Inhibited {
 		return append(ups, Update{Kind: UpdateUnattached, EventID: ev.ID, At: t})
 	}
-	g = e.open(ev, t, -1, lk)
+	g = e.open(ev, t, -1, string(lk))
 	ups = append(ups, Update{Kind: UpdateOpened, IncidentID: g.inc.ID, EventID: ev.ID, At: t})
 	return e.join(ups, g, ev, t, in, Member{Reason: ReasonOpened})
 }

@@ -64,8 +64,9 @@ type KafkaConfig struct {
 	// costs less in a storm, and more events to process again after a
 	// crash. Default 5s; at least CommitInterval.
 	StateInterval time.Duration `yaml:"state_interval"`
-	// MaxBatchEvents bounds the events handed downstream in one call.
-	// Default 5000.
+	// MaxBatchEvents bounds the events handed downstream in one call (the
+	// stateful stage may go over it by the events of one message of the
+	// keyed topic, which holds a batch). Default 5000.
 	MaxBatchEvents int `yaml:"max_batch_events"`
 	// FetchWait is how long the broker may hold a fetch of the keyed topic
 	// until it has 1 MiB for the stateful stage. Each batch costs the stage,

@@ -209,9 +209,9 @@ func FuzzDecodeAlertList(f *testing.F) {
 	})
 }
 
-// FuzzDecodeKeyed decodes messages of the keyed topic: protobuf events
-// (seeded with encodings of the sample events) and the JSON of earlier
-// builds.
+// FuzzDecodeKeyed decodes messages of the keyed topic: protobuf batches
+// and single events (seeded with encodings of the sample events) and the
+// JSON of earlier builds.
 func FuzzDecodeKeyed(f *testing.F) {
 	d := NewDecoder(DefaultLimits, testDefaults)
 	for _, name := range []string{"event.json", "events.json", "webhook.json"} {
@@ -220,9 +220,12 @@ func FuzzDecodeKeyed(f *testing.F) {
 			f.Fatal(err)
 		}
 		events, _ := d.Decode(FormatAuto, b, testNow, nil)
+		batch := AppendKeyedBatchHeader(nil)
 		for i := range events {
 			f.Add(AppendKeyedEvent(nil, &events[i]))
+			batch = AppendKeyedBatchEvent(batch, &events[i])
 		}
+		f.Add(batch)
 	}
 	f.Add([]byte(`{"time":"2024-05-14T09:00:00Z","labels":{"a":"b"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

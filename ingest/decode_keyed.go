@@ -2,10 +2,12 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/correlatord/correlatord/event"
@@ -34,14 +36,31 @@ import (
 //	  string fingerprint = 12;
 //	}
 //
-// A message value is keyedMagic followed by the Event message. No JSON
-// document starts with a zero byte, so the second stage still reads the
-// canonical JSON of earlier builds (and of anyone producing to the keyed
-// topic by hand) from the same topic.
+// A message value is keyedBatchMagic followed by an EventBatch, the events
+// of one partition that one write of the first stage carried:
+//
+//	message EventBatch {
+//	  repeated Event events = 1;
+//	}
+//
+// The producer, the broker and the consumer each do some work per message
+// whatever its size (kafka-go's writer looks up the topic's metadata, its
+// reader allocates the key and value, the broker validates each record):
+// one message per partition and write pays it once for a hundred events or
+// more, not once per event. keyedMagic followed by a single Event is the
+// encoding of earlier builds, still read. No JSON document starts with a
+// zero byte, so the second stage also reads canonical JSON (earlier builds,
+// or anyone producing to the keyed topic by hand) from the same topic.
 
-// keyedMagic starts every protobuf event on the keyed topic: a zero byte,
-// then the version of the encoding.
+// keyedMagic starts a single protobuf event on the keyed topic:
+// a zero byte, then the version of the encoding.
 var keyedMagic = []byte{0, 1}
+
+// keyedBatchMagic starts an EventBatch.
+var keyedBatchMagic = []byte{0, 2}
+
+// fieldBatchEvents is EventBatch.events.
+const fieldBatchEvents protowire.Number = 1
 
 const (
 	fieldID protowire.Number = iota + 1
@@ -64,20 +83,31 @@ const (
 	fieldValue protowire.Number = 2
 )
 
-// KeyedEventMessage encodes ev for the keyed topic (AppendKeyedEvent) at the
-// end of buf into a message with the given key. The message's value aliases
-// buf, which is returned grown: reuse buf only once the message is written.
-func KeyedEventMessage(buf []byte, ev *event.Event, key string) (kafka.Message, []byte) {
+// AppendKeyedBatchHeader starts a message value of the keyed topic at the
+// end of buf: add its events with AppendKeyedBatchEvent.
+func AppendKeyedBatchHeader(buf []byte) []byte { return append(buf, keyedBatchMagic...) }
+
+// AppendKeyedBatchEvent appends ev to the batch message at the end of buf
+// (AppendKeyedBatchHeader).
+func AppendKeyedBatchEvent(buf []byte, ev *event.Event) []byte {
 	start := len(buf)
-	buf = append(buf, key...)
-	keyEnd := len(buf)
-	buf = AppendKeyedEvent(buf, ev)
-	return kafka.Message{Key: buf[start:keyEnd:keyEnd], Value: buf[keyEnd:len(buf):len(buf)]}, buf
+	buf = appendKeyedEventFields(buf, ev)
+	// The length goes before the event, known only once it is written:
+	// moving a few hundred bytes costs less than encoding twice to size it.
+	var prefix [1 + binary.MaxVarintLen64]byte
+	p := protowire.AppendTag(prefix[:0], fieldBatchEvents, protowire.BytesType)
+	p = protowire.AppendVarint(p, uint64(len(buf)-start))
+	return slices.Insert(buf, start, p...)
 }
 
-// AppendKeyedEvent appends ev in the keyed topic's encoding to buf.
+// AppendKeyedEvent appends ev alone in the keyed topic's single-event
+// encoding, that of earlier builds, to buf.
 func AppendKeyedEvent(buf []byte, ev *event.Event) []byte {
-	buf = append(buf, keyedMagic...)
+	return appendKeyedEventFields(append(buf, keyedMagic...), ev)
+}
+
+// appendKeyedEventFields appends the Event message of ev to buf.
+func appendKeyedEventFields(buf []byte, ev *event.Event) []byte {
 	buf = appendString(buf, fieldID, ev.ID)
 	if !ev.Time.IsZero() {
 		buf = protowire.AppendTag(buf, fieldTimeSeconds, protowire.VarintType)
@@ -121,16 +151,23 @@ func appendMap(buf []byte, n protowire.Number, m map[string]string) []byte {
 	return buf
 }
 
-// IsKeyedEvent reports whether data is an event in the keyed topic's
-// protobuf encoding rather than canonical JSON.
-func IsKeyedEvent(data []byte) bool { return bytes.HasPrefix(data, keyedMagic) }
+// IsKeyedEvent reports whether data is in the keyed topic's protobuf
+// encoding (a batch, or a single event) rather than canonical JSON.
+func IsKeyedEvent(data []byte) bool {
+	return bytes.HasPrefix(data, keyedBatchMagic) || bytes.HasPrefix(data, keyedMagic)
+}
 
-// DecodeKeyed decodes one message of the keyed topic: a protobuf event
-// (AppendKeyedEvent), or canonical event JSON as Decode with FormatEvents
-// reads it. The event is checked as strictly as a JSON one: the same
-// limits, valid UTF-8, and Normalize.
+// DecodeKeyed decodes one message of the keyed topic: a protobuf batch
+// (AppendKeyedBatchEvent) or single event (AppendKeyedEvent), or canonical
+// event JSON as Decode with FormatEvents reads it. An event is checked as
+// strictly as a JSON one: the same limits, valid UTF-8, and Normalize. A
+// bad event of a batch is reported with its index, and the others are
+// decoded.
 func (d *Decoder) DecodeKeyed(data []byte, now time.Time, dst []event.Event) ([]event.Event, []DecodeError) {
-	if !IsKeyedEvent(data) {
+	switch {
+	case bytes.HasPrefix(data, keyedBatchMagic):
+		return d.decodeKeyedBatch(data[len(keyedBatchMagic):], dst)
+	case !bytes.HasPrefix(data, keyedMagic):
 		return d.Decode(FormatEvents, data, now, dst)
 	}
 	// Unlike JSON, the whole message being UTF-8 says nothing of its
@@ -143,6 +180,51 @@ func (d *Decoder) DecodeKeyed(data []byte, now time.Time, dst []event.Event) ([]
 	}
 	return dst, nil
 }
+
+// decodeKeyedBatch decodes the EventBatch data, appending its good events
+// to dst. Framing it cannot read ends the batch, with an error at the index
+// of the first event lost.
+func (d *Decoder) decodeKeyedBatch(data []byte, dst []event.Event) ([]event.Event, []DecodeError) {
+	d.validUTF8 = false
+	var errs []DecodeError
+	i := 0
+	for rest := data; len(rest) > 0; {
+		n, typ, tagLen := protowire.ConsumeTag(rest)
+		if tagLen < 0 {
+			return dst, append(errs, DecodeError{Index: i, Err: keyedError(batchPath(i), protowire.ParseError(tagLen))})
+		}
+		rest = rest[tagLen:]
+		if n != fieldBatchEvents {
+			size := protowire.ConsumeFieldValue(n, typ, rest) // a field of a newer build
+			if size < 0 {
+				return dst, append(errs, DecodeError{Index: i, Err: keyedError(batchPath(i), protowire.ParseError(size))})
+			}
+			rest = rest[size:]
+			continue
+		}
+		if typ != protowire.BytesType {
+			return dst, append(errs, DecodeError{Index: i, Err: errorf(batchPath(i), "wire type %d, want %d", typ, protowire.BytesType)})
+		}
+		b, size := protowire.ConsumeBytes(rest)
+		if size < 0 {
+			return dst, append(errs, DecodeError{Index: i, Err: keyedError(batchPath(i), protowire.ParseError(size))})
+		}
+		rest = rest[size:]
+		if i == d.limits.MaxEvents {
+			return dst, append(errs, DecodeError{Index: i, Err: errorf("events", "more than the limit of %d", d.limits.MaxEvents)})
+		}
+		dst = append(dst, event.Event{})
+		if err := d.decodeKeyedEvent(b, &dst[len(dst)-1]); err != nil {
+			dst[len(dst)-1] = event.Event{}
+			dst = dst[:len(dst)-1]
+			errs = append(errs, DecodeError{Index: i, Err: within(batchPath(i), err)})
+		}
+		i++
+	}
+	return dst, errs
+}
+
+func batchPath(i int) string { return "events[" + strconv.Itoa(i) + "]" }
 
 func (d *Decoder) decodeKeyedEvent(data []byte, e *event.Event) error {
 	t := &d.strs

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -29,14 +30,11 @@ func keyedSample() event.Event {
 
 func TestKeyedEventRoundTrip(t *testing.T) {
 	want := keyedSample()
-	msg, buf := KeyedEventMessage([]byte("earlier"), &want, "partition-key")
-	if string(buf[:7]) != "earlier" || string(msg.Key) != "partition-key" {
-		t.Fatalf("key %q, buffer %q: the message must follow what buf held", msg.Key, buf)
+	buf := AppendKeyedEvent([]byte("earlier"), &want)
+	if string(buf[:7]) != "earlier" || !IsKeyedEvent(buf[7:]) {
+		t.Fatalf("buffer %x: the event must follow what buf held, magic first", buf)
 	}
-	if !IsKeyedEvent(msg.Value) {
-		t.Fatalf("value %x does not start with the keyed magic", msg.Value)
-	}
-	checkDecodesKeyed(t, "round trip", msg.Value, want)
+	checkDecodesKeyed(t, "round trip", buf[7:], want)
 
 	// Without annotations, nanoseconds or CI: absent stays absent.
 	want = keyedSample()
@@ -50,6 +48,91 @@ func checkDecodesKeyed(t *testing.T, what string, data []byte, want event.Event)
 	got, errs := newTestDecoder().DecodeKeyed(data, testNow, nil)
 	if len(errs) > 0 || len(got) != 1 || !reflect.DeepEqual(got[0], want) {
 		t.Fatalf("%s: %v\n got %+v\nwant %+v", what, errorLines(errs), got, want)
+	}
+}
+
+// A batch decodes to its events in order, and a batch of one to its event.
+func TestKeyedBatchRoundTrip(t *testing.T) {
+	var want []event.Event
+	for i := range 300 {
+		ev := keyedSample()
+		ev.ID = fmt.Sprint("e", i)
+		// Events of about 100 bytes to 24 KB: length prefixes of one to
+		// three bytes.
+		ev.Summary = strings.Repeat("s", i)
+		ev.Labels = map[string]string{"instance": fmt.Sprint("host-", i)}
+		switch i % 10 {
+		case 0:
+			ev.Annotations = nil
+		case 9:
+			long := strings.Repeat("a", 8000)
+			ev.Annotations = map[string]string{"a": long, "b": long, "c": long}
+		}
+		want = append(want, ev)
+	}
+	buf := AppendKeyedBatchHeader([]byte("earlier"))
+	for i := range want {
+		buf = AppendKeyedBatchEvent(buf, &want[i])
+	}
+	if string(buf[:7]) != "earlier" || !IsKeyedEvent(buf[7:]) {
+		t.Fatalf("buffer starts %x: the batch must follow what buf held, magic first", buf[:9])
+	}
+	got, errs := newTestDecoder().DecodeKeyed(buf[7:], testNow, []event.Event{{ID: "before"}})
+	if len(errs) > 0 || len(got) != len(want)+1 || got[0].ID != "before" || !reflect.DeepEqual(got[1:], want) {
+		t.Fatalf("%v: %d events, want %d after the one dst held", errorLines(errs), len(got), len(want))
+	}
+	one := AppendKeyedBatchEvent(AppendKeyedBatchHeader(nil), &want[1])
+	checkDecodesKeyed(t, "batch of one", one, want[1])
+	if got, errs := newTestDecoder().DecodeKeyed(AppendKeyedBatchHeader(nil), testNow, nil); len(got) != 0 || len(errs) != 0 {
+		t.Fatalf("empty batch: %d events, errors %v", len(got), errorLines(errs))
+	}
+}
+
+// A bad event of a batch is reported with its index and the others are
+// kept; framing that cannot be read ends the batch at the first event lost.
+func TestDecodeKeyedBatchErrors(t *testing.T) {
+	good := keyedSample()
+	bad := keyedSample()
+	bad.Severity = "loud"
+	batch := AppendKeyedBatchHeader(nil)
+	for _, ev := range []*event.Event{&good, &bad, &good} {
+		batch = AppendKeyedBatchEvent(batch, ev)
+	}
+	got, errs := newTestDecoder().DecodeKeyed(batch, testNow, nil)
+	if len(got) != 2 || len(errs) != 1 || errs[0].Index != 1 || !strings.Contains(errs[0].Error(), `events[1].severity: "loud" is not one of`) {
+		t.Fatalf("bad event in a batch: %d events, errors %q", len(got), errorLines(errs))
+	}
+
+	for _, tc := range []struct {
+		name  string
+		tail  []byte
+		index int
+		want  string
+	}{
+		{"truncated", AppendKeyedBatchEvent(nil, &good)[:40], 1, "events[1]: not a keyed event (protobuf): unexpected EOF"},
+		{"bad tag", []byte{0xff}, 1, "events[1]: not a keyed event (protobuf): unexpected EOF"},
+		{"wrong wire type", protowire.AppendVarint(protowire.AppendTag(nil, fieldBatchEvents, protowire.VarintType), 1), 1, "events[1]: wire type 0, want 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := append(AppendKeyedBatchEvent(AppendKeyedBatchHeader(nil), &good), tc.tail...)
+			got, errs := newTestDecoder().DecodeKeyed(data, testNow, nil)
+			if len(got) != 1 || len(errs) != 1 || errs[0].Index != tc.index || !strings.Contains(errs[0].Error(), tc.want) {
+				t.Fatalf("got %d events, errors %q; want the first event and one error at %d with %q", len(got), errorLines(errs), tc.index, tc.want)
+			}
+		})
+	}
+
+	// A field of a newer build is skipped; more events than Limits.MaxEvents
+	// are not decoded.
+	data := AppendKeyedBatchHeader(nil)
+	data = protowire.AppendString(protowire.AppendTag(data, 2, protowire.BytesType), "from the future")
+	for range 3 {
+		data = AppendKeyedBatchEvent(data, &good)
+	}
+	d := NewDecoder(Limits{MaxEvents: 2}, testDefaults)
+	got, errs = d.DecodeKeyed(data, testNow, nil)
+	if len(got) != 2 || len(errs) != 1 || errs[0].Index != 2 || !strings.Contains(errs[0].Error(), "events: more than the limit of 2") {
+		t.Fatalf("over MaxEvents: %d events, errors %q", len(got), errorLines(errs))
 	}
 }
 

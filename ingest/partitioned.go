@@ -104,7 +104,9 @@ type PartitionedOptions struct {
 	// partitioned stage.
 	Topic   string
 	GroupID string
-	// MaxBatchEvents bounds the events handed to a worker at once.
+	// MaxBatchEvents bounds the events handed to a worker at once, give
+	// or take those of one message (a message of the keyed topic holds a
+	// batch of events).
 	MaxBatchEvents int
 	// CommitInterval is how often workers flush (Flusher) or checkpoint.
 	CommitInterval time.Duration
@@ -185,6 +187,12 @@ func newPartitionMetrics(reg prometheus.Registerer) *partitionMetrics {
 		}),
 	}
 }
+
+// keyedQueueMessages bounds the messages of the keyed topic fetched ahead
+// of the worker, in kafka-go's queue and again in the partition's. A
+// message holds a batch of events (up to a few hundred KB, typically
+// tens): 64 is thousands of events, and at most some tens of megabytes.
+const keyedQueueMessages = 64
 
 // fetchMinBytes is what a fetch of the keyed topic waits for, up to
 // FetchWait: about 1,500 of an alert storm's events, ten times the batches
@@ -332,7 +340,7 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 	}
 	reader := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: c.cfg.Brokers, Topic: c.opts.Topic, Partition: partition, Dialer: d,
-		MinBytes: minBytes, MaxBytes: max(c.cfg.MaxMessageBytes*2, 10<<20), MaxWait: maxWait, QueueCapacity: 1000,
+		MinBytes: minBytes, MaxBytes: max(c.cfg.MaxMessageBytes*2, 10<<20), MaxWait: maxWait, QueueCapacity: keyedQueueMessages,
 	})
 	defer reader.Close()
 	if offset >= 0 || offset == kafka.FirstOffset || offset == kafka.LastOffset {
@@ -341,7 +349,7 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 			return
 		}
 	}
-	msgs := make(chan kafka.Message, 512)
+	msgs := make(chan kafka.Message, keyedQueueMessages)
 	fctx, stopFetch := context.WithCancel(ctx)
 	defer stopFetch()
 	go func() {
@@ -527,6 +535,19 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 			if len(errs) > 0 {
 				c.metrics.rejected(TransportKafka, ReasonInvalidEvent, len(errs))
 				dls = append(dls, newDeadLetter(m, ReasonInvalidEvent, describeErrors(errs)))
+			}
+			if len(events) >= c.opts.MaxBatchEvents && i < len(batch)-1 {
+				// A message holds many events: hand them over before the
+				// batch is over MaxBatchEvents by more than a message's
+				// worth. Dead letters go first, as at the batch's end.
+				if err := writeDeadLetters(ctx, c.dlq, dls, c.metrics, log); err != nil {
+					return
+				}
+				dls = dls[:0]
+				if !handle(m.Offset + 1) {
+					failed = true
+					break
+				}
 			}
 		}
 		if failed {

@@ -669,54 +669,102 @@ func (en *Engine) unflap(fp uint64, st *alertState) {
 
 // copyEvent copies e into dst (allocated when nil). It reuses dst's maps
 // and strings when they are equal to e's, so that keeping the copy of a
-// repeated delivery costs no allocation. Strings are cloned because they
-// may alias a decoder's buffer.
+// repeated delivery costs no allocation. The strings that changed are
+// cloned, as they may alias a decoder's buffer, into one allocation: one
+// each was a tenth of the allocations of a storm in which a fifth of the
+// alerts were pending warnings.
 func copyEvent(dst *event.Event, e *event.Event) *event.Event {
 	if dst == nil {
 		dst = new(event.Event)
 	}
 	old := *dst
 	*dst = *e
-	dst.ID = cloneIfChanged(old.ID, e.ID)
-	dst.Fingerprint = cloneIfChanged(old.Fingerprint, e.Fingerprint)
-	dst.CI = cloneIfChanged(old.CI, e.CI)
-	dst.Source = cloneIfChanged(old.Source, e.Source)
-	dst.Summary = cloneIfChanged(old.Summary, e.Summary)
-	dst.Labels = copyMap(old.Labels, e.Labels)
-	dst.Annotations = copyMap(old.Annotations, e.Annotations)
+	sameLabels, sameAnnotations := sameMap(old.Labels, e.Labels), sameMap(old.Annotations, e.Annotations)
+	size := changedBytes(old.ID, e.ID) + changedBytes(old.Fingerprint, e.Fingerprint) + changedBytes(old.CI, e.CI) +
+		changedBytes(old.Source, e.Source) + changedBytes(old.Summary, e.Summary)
+	if !sameLabels {
+		size += mapBytes(e.Labels)
+	}
+	if !sameAnnotations {
+		size += mapBytes(e.Annotations)
+	}
+	var p stringPacker
+	p.b.Grow(size)
+	dst.ID = p.cloneIfChanged(old.ID, e.ID)
+	dst.Fingerprint = p.cloneIfChanged(old.Fingerprint, e.Fingerprint)
+	dst.CI = p.cloneIfChanged(old.CI, e.CI)
+	dst.Source = p.cloneIfChanged(old.Source, e.Source)
+	dst.Summary = p.cloneIfChanged(old.Summary, e.Summary)
+	dst.Labels = p.copyMap(old.Labels, e.Labels, sameLabels)
+	dst.Annotations = p.copyMap(old.Annotations, e.Annotations, sameAnnotations)
 	return dst
 }
 
-func cloneIfChanged(old, s string) string {
+func changedBytes(old, s string) int {
+	if old == s {
+		return 0
+	}
+	return len(s)
+}
+
+func mapBytes(m map[string]string) int {
+	n := 0
+	for k, v := range m {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// sameMap reports whether dst can stand for src: both non-nil with equal
+// entries.
+func sameMap(dst, src map[string]string) bool {
+	if dst == nil || src == nil || len(dst) != len(src) {
+		return false
+	}
+	for k, v := range src {
+		if w, ok := dst[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// stringPacker clones strings into one buffer, grown once by its user to
+// hold them all. A string it returns stays valid as more are written: a
+// strings.Builder never changes bytes it holds, and it does not grow.
+type stringPacker struct{ b strings.Builder }
+
+func (p *stringPacker) clone(s string) string {
+	if s == "" {
+		return ""
+	}
+	start := p.b.Len()
+	p.b.WriteString(s)
+	return p.b.String()[start:]
+}
+
+func (p *stringPacker) cloneIfChanged(old, s string) string {
 	if old == s {
 		return old
 	}
-	return strings.Clone(s)
+	return p.clone(s)
 }
 
-func copyMap(dst, src map[string]string) map[string]string {
-	if src == nil {
+// copyMap returns src's copy: dst itself when same (sameMap), otherwise dst
+// refilled (or a new map) with cloned entries.
+func (p *stringPacker) copyMap(dst, src map[string]string, same bool) map[string]string {
+	switch {
+	case src == nil:
 		return nil
-	}
-	if dst != nil && len(dst) == len(src) {
-		same := true
-		for k, v := range src {
-			if w, ok := dst[k]; !ok || w != v {
-				same = false
-				break
-			}
-		}
-		if same {
-			return dst
-		}
-	}
-	if dst == nil {
+	case same:
+		return dst
+	case dst == nil:
 		dst = make(map[string]string, len(src))
-	} else {
+	default:
 		clear(dst)
 	}
 	for k, v := range src {
-		dst[strings.Clone(k)] = strings.Clone(v)
+		dst[p.clone(k)] = p.clone(v)
 	}
 	return dst
 }

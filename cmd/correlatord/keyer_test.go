@@ -71,8 +71,12 @@ func keyerTestEvents(t *testing.T, n int) []event.Event {
 // stage, to the very events it was given.
 func TestKeyerProducesInOrder(t *testing.T) {
 	cfg := correlate.DefaultConfig()
+	cfg.GroupBy = []string{"instance"}
 	w := &flakyWriter{failures: 2, release: make(chan struct{})}
-	k := newKeyer(w, nil, newPartitionKeyer(nil, &cfg), nil, nil)
+	// Messages of at most 1,500 bytes hold a few events each: a
+	// partition's events of one write span several.
+	const partitions, messageBytes = 4, 1500
+	k := newKeyer(w, nil, newPartitionKeyer(nil, &cfg), partitions, messageBytes, nil, nil)
 	ctx := context.Background()
 	evs := keyerTestEvents(t, 50)
 
@@ -103,23 +107,38 @@ func TestKeyerProducesInOrder(t *testing.T) {
 		t.Fatalf("durable %d, want 50", d)
 	}
 
+	// Each message holds events of its partition only, the partition
+	// holds them in the order given, and every event is there once.
 	dec := ingest.NewDecoder(ingest.DefaultLimits, event.DefaultDefaults)
-	if len(w.got) != len(evs) {
-		t.Fatalf("produced %d messages, want %d", len(w.got), len(evs))
-	}
+	byPartition := make([][]event.Event, partitions)
 	for i, m := range w.got {
-		out, errs := dec.DecodeKeyed(m.Value, evs[i].Time, nil)
-		if len(errs) > 0 || len(out) != 1 {
-			t.Fatalf("message %d does not decode: %v (%s)", i, errs, m.Value)
+		out, errs := dec.DecodeKeyed(m.Value, time.Time{}, nil)
+		if len(errs) > 0 || len(out) == 0 {
+			t.Fatalf("message %d does not decode: %v (%x)", i, errs, m.Value)
 		}
-		if !reflect.DeepEqual(out[0], evs[i]) {
-			t.Fatalf("message %d decodes to\n%+v\nwant\n%+v", i, out[0], evs[i])
+		if len(m.Value) > messageBytes && len(out) > 1 {
+			t.Fatalf("message %d: %d bytes for %d events, over the bound of %d", i, len(m.Value), len(out), messageBytes)
 		}
-		if want := k.keys.key(&evs[i]); string(m.Key) != want {
-			t.Fatalf("message %d keyed %q, want %q", i, m.Key, want)
+		for _, ev := range out {
+			if p := partitionOf([]byte(k.keys.key(&ev)), partitions); p != m.Partition {
+				t.Fatalf("message %d to partition %d holds an event of partition %d: %+v", i, m.Partition, p, ev)
+			}
+		}
+		byPartition[m.Partition] = append(byPartition[m.Partition], out...)
+	}
+	if len(w.got) <= partitions {
+		t.Fatalf("%d messages for %d events of %d partitions: the bound of %d bytes split none", len(w.got), len(evs), partitions, messageBytes)
+	}
+	want := make([][]event.Event, partitions)
+	for i := range evs {
+		p := partitionOf([]byte(k.keys.key(&evs[i])), partitions)
+		want[p] = append(want[p], evs[i])
+	}
+	for p := range partitions {
+		if !reflect.DeepEqual(byPartition[p], want[p]) {
+			t.Fatalf("partition %d got %d events\n%+v\nwant %d\n%+v", p, len(byPartition[p]), byPartition[p], len(want[p]), want[p])
 		}
 	}
-
 	k.Close(ctx)
 	if _, err := k.Handle(ctx, evs[:1]); err == nil {
 		t.Fatal("Handle after Close succeeded")
@@ -132,7 +151,7 @@ func TestKeyerProducesInOrder(t *testing.T) {
 func TestKeyerCloseStopsRetrying(t *testing.T) {
 	cfg := correlate.DefaultConfig()
 	w := &flakyWriter{failures: 1 << 30}
-	k := newKeyer(w, nil, newPartitionKeyer(nil, &cfg), nil, nil)
+	k := newKeyer(w, nil, newPartitionKeyer(nil, &cfg), 8, keyedMessageBytes, nil, nil)
 	if _, err := k.Handle(context.Background(), keyerTestEvents(t, 3)); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +172,7 @@ func TestKeyerCloseStopsRetrying(t *testing.T) {
 func TestKeyerBackpressureHonoursContexts(t *testing.T) {
 	cfg := correlate.DefaultConfig()
 	w := &flakyWriter{release: make(chan struct{})}
-	k := newKeyer(w, nil, newPartitionKeyer(nil, &cfg), nil, nil)
+	k := newKeyer(w, nil, newPartitionKeyer(nil, &cfg), 8, keyedMessageBytes, nil, nil)
 	defer k.Close(context.Background())
 	evs := keyerTestEvents(t, 1)
 	// Fill the producer and the queue until a call is refused.

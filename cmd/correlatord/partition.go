@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,31 +54,37 @@ func newPartitionKeyer(topology func() *cmdb.Topology, cfg *correlate.Config) *p
 	return &partitionKeyer{topology: topology, attr: cfg.PartitionAttribute(), groupBy: cfg.GroupBy}
 }
 
-// key returns ev's partition key. A component is named by its smallest CI
-// id rather than its index, so keys stay put across CMDB reloads that do
-// not change the component.
+// key returns ev's partition key (appendKey).
 func (k *partitionKeyer) key(ev *event.Event) string {
+	return string(k.appendKey(nil, ev))
+}
+
+// appendKey appends ev's partition key to dst. A component is named by its
+// smallest CI id rather than its index, so keys stay put across CMDB
+// reloads that do not change the component. Appending, not returning a
+// string, keeps the key of an event without a CI from being an allocation
+// of its own: the keyer writes it straight into the message's buffer.
+func (k *partitionKeyer) appendKey(dst []byte, ev *event.Event) []byte {
 	if ev.CI != "" && k.topology != nil {
 		if t := k.topology(); t != nil {
 			if n, ok := t.Node(ev.CI); ok {
 				if k.attr != "" {
 					if v := t.At(n).Attributes[k.attr]; v != "" {
-						return "attr/" + v
+						return append(append(dst, "attr/"...), v...)
 					}
 				}
-				return "comp/" + k.componentName(t, t.ComponentOf(n))
+				return append(append(dst, "comp/"...), k.componentName(t, t.ComponentOf(n))...)
 			}
 		}
 	}
-	var b strings.Builder
-	b.WriteString("labels/")
+	dst = append(dst, "labels/"...)
 	for _, l := range k.groupBy {
-		b.WriteString(l)
-		b.WriteByte('=')
-		b.WriteString(ev.Labels[l])
-		b.WriteByte(0)
+		dst = append(dst, l...)
+		dst = append(dst, '=')
+		dst = append(dst, ev.Labels[l]...)
+		dst = append(dst, 0)
 	}
-	return b.String()
+	return dst
 }
 
 func (k *partitionKeyer) componentName(t *cmdb.Topology, c int) string {
@@ -99,9 +104,9 @@ func (k *partitionKeyer) componentName(t *cmdb.Topology, c int) string {
 }
 
 // partitionOf maps a key to a partition as the keyed topic's producer does.
-func partitionOf(key string, partitions int) int {
+func partitionOf(key []byte, partitions int) int {
 	var h kafka.Hash
-	return h.Balance(kafka.Message{Key: []byte(key)}, seq(partitions)...)
+	return h.Balance(kafka.Message{Key: key}, seq(partitions)...)
 }
 
 // seqs caches the partition lists partitionOf hands the balancer.
@@ -129,11 +134,15 @@ func seq(n int) []int {
 // acknowledges the last one. Batches go out one at a time, in order, so
 // events of one key keep their order even when a produce is retried.
 type keyer struct {
-	writer  ingest.MessageWriter
-	binder  ciBinder // nil: no CMDB
-	keys    *partitionKeyer
-	metrics *ingest.Metrics // nil: none
-	logger  *zap.Logger
+	writer     ingest.MessageWriter // sends each message to its Message.Partition
+	binder     ciBinder             // nil: no CMDB
+	keys       *partitionKeyer
+	partitions int // of the keyed topic
+	// messageBytes bounds a message (keyedMessageBytes), but for a single
+	// event over it, which goes alone.
+	messageBytes int
+	metrics      *ingest.Metrics // nil: none
+	logger       *zap.Logger
 
 	queue chan keyedBatch
 	stop  context.CancelFunc
@@ -150,10 +159,10 @@ type keyer struct {
 	durable uint64
 	moved   chan struct{} // closed when durable moves
 
-	// messageBytes is the mean size of the last batch's messages: the next
+	// eventBytes is the mean size of the last batch's events: the next
 	// batch's buffer is made that large at once, instead of growing by
 	// doubling, which copied and left garbage behind at every step.
-	messageBytes atomic.Int64
+	eventBytes atomic.Int64
 	// buffers holds *keyedBuffers of batches the broker acknowledged:
 	// kafka-go keeps no reference to a message once its write returned, and
 	// new ones per batch were 8% of the daemon's allocations in an HTTP
@@ -167,11 +176,17 @@ type keyedBatch struct {
 	pos uint64
 }
 
-// keyedBuffers are a batch's messages and the bytes of their keys and
-// values.
+// keyedBuffers are a batch's messages and the bytes of their values, and
+// Handle's scratch space.
 type keyedBuffers struct {
-	msgs []kafka.Message
-	buf  []byte
+	msgs  []kafka.Message
+	buf   []byte
+	count int // events in msgs
+
+	cis           []string // the bound CI of each event
+	key           []byte
+	order, byPart []int32 // each event's partition; the events by partition
+	starts, next  []int
 }
 
 // keyerQueueBatches is how many batches may wait for the producer. A batch
@@ -179,25 +194,40 @@ type keyedBuffers struct {
 // bound), so the queue holds a few megabytes.
 const keyerQueueBatches = 4
 
-func newKeyer(writer ingest.MessageWriter, binder ciBinder, keys *partitionKeyer, metrics *ingest.Metrics, logger *zap.Logger) *keyer {
+func newKeyer(writer ingest.MessageWriter, binder ciBinder, keys *partitionKeyer, partitions, maxMessageBytes int, metrics *ingest.Metrics, logger *zap.Logger) *keyer {
 	ctx, stop := context.WithCancel(context.Background())
-	k := &keyer{writer: writer, binder: binder, keys: keys, metrics: metrics, logger: logger,
+	k := &keyer{writer: writer, binder: binder, keys: keys, partitions: max(partitions, 1),
+		messageBytes: min(keyedMessageBytes, maxMessageBytes), metrics: metrics, logger: logger,
 		queue: make(chan keyedBatch, keyerQueueBatches), stop: stop, done: make(chan struct{}), moved: make(chan struct{}),
 		send: make(chan struct{}, 1)}
 	go k.produceLoop(ctx)
 	return k
 }
 
+// keyedMessageBytes bounds a message of the keyed topic: a partition's
+// events of one write go out in as few messages as this allows.
+// kafka.max_message_bytes, when smaller, bounds it too, as the second stage
+// dead-letters anything larger.
+const keyedMessageBytes = 256 << 10
+
 // Handle implements ingest.Handler. It returns once the batch is queued
 // for the producer; Durable tells when it is on the keyed topic.
+//
+// Each event is bound to its CI and keyed; then the events of each
+// partition, in their order, go into messages of their own
+// (ingest.AppendKeyedBatchEvent). Events of one key stay in order, as they
+// are in one partition.
 func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error) {
 	b, _ := k.buffers.Get().(*keyedBuffers)
 	if b == nil {
 		b = new(keyedBuffers)
 	}
-	msgs := slices.Grow(b.msgs[:0], len(events))[:len(events)]
-	// The batch's keys and values, see ingest.KeyedEventMessage.
-	buf := slices.Grow(b.buf[:0], int((int64(len(events)+1)*k.messageBytes.Load())*9/8))
+	n := len(events)
+	b.cis = slices.Grow(b.cis[:0], n)[:n]
+	b.order = slices.Grow(b.order[:0], n)[:n]
+	starts := slices.Grow(b.starts[:0], k.partitions+1)[:k.partitions+1]
+	clear(starts)
+	parts := b.order   // partition of each event, then their order by partition
 	var ev event.Event // binding sets CI on a copy: the caller owns events
 	for i := range events {
 		ev = events[i]
@@ -206,12 +236,51 @@ func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error
 				ev.CI = ci
 			}
 		}
-		msgs[i], buf = ingest.KeyedEventMessage(buf, &ev, k.keys.key(&ev))
+		b.cis[i] = ev.CI
+		b.key = k.keys.appendKey(b.key[:0], &ev)
+		p := partitionOf(b.key, k.partitions)
+		parts[i] = int32(p)
+		starts[p+1]++
 	}
-	if len(events) > 0 {
-		k.messageBytes.Store(int64(len(buf) / len(events)))
+	// A counting sort: starts[p] becomes where partition p's events begin
+	// in order, which the second pass fills, stable.
+	for p := range k.partitions {
+		starts[p+1] += starts[p]
 	}
-	b.msgs, b.buf = msgs, buf
+	b.byPart = slices.Grow(b.byPart[:0], n)[:n]
+	next := slices.Grow(b.next[:0], k.partitions)[:k.partitions]
+	copy(next, starts)
+	for i, p := range parts {
+		b.byPart[next[p]] = int32(i)
+		next[p]++
+	}
+	msgs := b.msgs[:0]
+	buf := slices.Grow(b.buf[:0], int((int64(n)+int64(k.partitions))*k.eventBytes.Load()*9/8))
+	for p := range k.partitions {
+		run := b.byPart[starts[p]:starts[p+1]]
+		for len(run) > 0 {
+			start := len(buf)
+			buf = ingest.AppendKeyedBatchHeader(buf)
+			i := 0
+			for i < len(run) {
+				end := len(buf)
+				ev = events[run[i]]
+				ev.CI = b.cis[run[i]]
+				buf = ingest.AppendKeyedBatchEvent(buf, &ev)
+				if i > 0 && len(buf)-start > k.messageBytes {
+					buf = buf[:end] // over the bound: it starts the next message
+					break
+				}
+				i++
+			}
+			msgs = append(msgs, kafka.Message{Partition: p, Value: buf[start:len(buf):len(buf)]})
+			run = run[i:]
+		}
+	}
+	if n > 0 {
+		k.eventBytes.Store(int64(len(buf) / n))
+	}
+	b.msgs, b.buf, b.starts, b.next, b.count = msgs, buf, starts, next, n
 	select {
 	case k.send <- struct{}{}:
 	case <-ctx.Done():
@@ -239,7 +308,7 @@ func (k *keyer) produceLoop(ctx context.Context) {
 		// Batches that queued meanwhile (HTTP requests, the consumer) go
 		// out with this one, in one produce: one round trip for all of
 		// them, and still in order.
-		msgs, pos := b.msgs, b.pos
+		msgs, pos, count := b.msgs, b.pos, b.count
 		batches := [keyerQueueBatches + 1]*keyedBuffers{b.keyedBuffers}
 		n := 1
 	more:
@@ -254,14 +323,14 @@ func (k *keyer) produceLoop(ctx context.Context) {
 				} else {
 					msgs = append(msgs, nb.msgs...)
 				}
-				pos = nb.pos
+				pos, count = nb.pos, count+nb.count
 				batches[n] = nb.keyedBuffers
 				n++
 			default:
 				break more
 			}
 		}
-		if err := k.produce(ctx, msgs); err != nil {
+		if err := k.produce(ctx, msgs, count); err != nil {
 			return // stopped: what is left is not durable, so not committed
 		}
 		for _, done := range batches[:n] {
@@ -275,16 +344,17 @@ func (k *keyer) produceLoop(ctx context.Context) {
 	}
 }
 
-// produce writes msgs to the keyed topic. The broker may be away a while
-// (restart, leader election): it retries with backoff rather than fail,
-// which would stop the daemon. Nothing of the batch is committed
-// meanwhile, and the consumer waits once the queue is full.
-func (k *keyer) produce(ctx context.Context, msgs []kafka.Message) error {
+// produce writes msgs, which hold events events, to the keyed topic. The
+// broker may be away a while (restart, leader election): it retries with
+// backoff rather than fail, which would stop the daemon. Nothing of the
+// batch is committed meanwhile, and the consumer waits once the queue is
+// full.
+func (k *keyer) produce(ctx context.Context, msgs []kafka.Message, events int) error {
 	for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 10*time.Second) {
 		err := ingest.ShortWriteError(k.writer.WriteMessages(ctx, msgs...))
 		if err == nil {
 			if k.metrics != nil {
-				k.metrics.Produced(len(msgs))
+				k.metrics.Produced(events)
 			}
 			return nil
 		}
@@ -292,10 +362,10 @@ func (k *keyer) produce(ctx context.Context, msgs []kafka.Message) error {
 			k.metrics.ProduceFailed()
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("produce %d events to the keyed topic: %w", len(msgs), err)
+			return fmt.Errorf("produce %d events to the keyed topic: %w", events, err)
 		}
 		if k.logger != nil {
-			k.logger.Warn("producing to the keyed topic failed; retrying", zap.Int("events", len(msgs)), zap.Duration("backoff", backoff), zap.Error(err))
+			k.logger.Warn("producing to the keyed topic failed; retrying", zap.Int("events", events), zap.Int("messages", len(msgs)), zap.Duration("backoff", backoff), zap.Error(err))
 		}
 		select {
 		case <-ctx.Done():
@@ -861,23 +931,23 @@ func (w *partitionWorker) Close() {
 	w.rules.Close()
 }
 
-// checkStatePartitions fails when the state topic and the keyed topic have
-// different partition counts: partition p of the state holds the state of
-// partition p of the keyed topic.
-func checkStatePartitions(ctx context.Context, kc ingest.KafkaConfig) error {
+// checkStatePartitions returns the keyed topic's partition count, and fails
+// when the state topic has another: partition p of the state holds the
+// state of partition p of the keyed topic.
+func checkStatePartitions(ctx context.Context, kc ingest.KafkaConfig) (int, error) {
 	keyed, err := ingest.Partitions(ctx, kc, kc.KeyedTopic)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	state, err := ingest.Partitions(ctx, kc, kc.StateTopic)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if keyed != state {
-		return fmt.Errorf("kafka.state_topic %s has %d partitions and kafka.keyed_topic %s has %d: they must match, since partition p of the state holds the state of keyed partition p",
+		return 0, fmt.Errorf("kafka.state_topic %s has %d partitions and kafka.keyed_topic %s has %d: they must match, since partition p of the state holds the state of keyed partition p",
 			kc.StateTopic, state, kc.KeyedTopic, keyed)
 	}
-	return nil
+	return keyed, nil
 }
 
 // inProcessHandler is the ingest.Handler of the in-process partitions
@@ -893,6 +963,7 @@ type inProcessHandler struct {
 
 func (h *inProcessHandler) Handle(ctx context.Context, events []event.Event) (uint64, error) {
 	parts := make([][]event.Event, len(h.workers))
+	var key []byte
 	for i := range events {
 		ev := events[i] // binding sets CI on a copy: the caller owns events
 		if h.binder != nil {
@@ -902,7 +973,8 @@ func (h *inProcessHandler) Handle(ctx context.Context, events []event.Event) (ui
 		}
 		p := 0
 		if len(h.workers) > 1 {
-			p = partitionOf(h.keys.key(&ev), len(h.workers))
+			key = h.keys.appendKey(key[:0], &ev)
+			p = partitionOf(key, len(h.workers))
 		}
 		parts[p] = append(parts[p], ev)
 	}

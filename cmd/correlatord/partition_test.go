@@ -66,7 +66,7 @@ func TestPartitionKeys(t *testing.T) {
 	// partitionOf agrees with the producer's balancer.
 	for _, key := range []string{a, u1, u3, "attr/dc1"} {
 		var h kafka.Hash
-		if got, want := partitionOf(key, 8), h.Balance(kafka.Message{Key: []byte(key)}, 0, 1, 2, 3, 4, 5, 6, 7); got != want {
+		if got, want := partitionOf([]byte(key), 8), h.Balance(kafka.Message{Key: []byte(key)}, 0, 1, 2, 3, 4, 5, 6, 7); got != want {
 			t.Fatalf("partitionOf(%q) = %d, producer %d", key, got, want)
 		}
 	}

@@ -283,6 +283,7 @@ func replayEvents(ctx context.Context, in io.Reader, workers []*partitionWorker,
 		events []event.Event
 		clock  time.Time // the latest event time: "now" for events without one
 		one    [1]event.Event
+		key    []byte // the partition key of one[0]
 	)
 	for sc.Scan() {
 		st.lines++
@@ -310,7 +311,8 @@ func replayEvents(ctx context.Context, in io.Reader, workers []*partitionWorker,
 						one[0].CI = ci
 					}
 				}
-				w = workers[partitionOf(keys.key(&one[0]), len(workers))]
+				key = keys.appendKey(key[:0], &one[0])
+				w = workers[partitionOf(key, len(workers))]
 			}
 			if _, err := w.handle(ctx, events[i:i+1]); err != nil {
 				return st, err

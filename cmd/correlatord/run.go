@@ -242,7 +242,8 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 				return err
 			}
 		}
-		if err := checkStatePartitions(ctx, kc); err != nil {
+		partitions, err := checkStatePartitions(ctx, kc)
+		if err != nil {
 			return err
 		}
 		reader, err := ingest.NewReader(kc, logger)
@@ -255,7 +256,7 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 			return err
 		}
 		cleanups = append(cleanups, dlq.Close)
-		keyed, err := ingest.NewWriter(kc, kc.KeyedTopic, logger)
+		keyed, err := ingest.NewPartitionWriter(kc, kc.KeyedTopic, logger)
 		if err != nil {
 			return err
 		}
@@ -272,7 +273,7 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		}
 		cleanups = append(cleanups, commands.Close)
 		state.commands = &commandRouter{writer: commands}
-		first = newKeyer(keyed, binder, newPartitionKeyer(topology, &cfg.Correlate), ingestMetrics, logger)
+		first = newKeyer(keyed, binder, newPartitionKeyer(topology, &cfg.Correlate), partitions, kc.MaxMessageBytes, ingestMetrics, logger)
 		if kc.IngestTopic != "" {
 			producer, err := ingest.NewWriter(kc, kc.IngestTopic, logger)
 			if err != nil {
