@@ -179,7 +179,7 @@ func newPartitionMetrics(reg prometheus.Registerer) *partitionMetrics {
 		}, []string{"result"}),
 		lag: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "correlator_kafka_consumer_lag",
-			Help: "Messages between the last consumed offset and the partition's end, by topic and partition.",
+			Help: "Messages between the last consumed offset and the partition's end, by topic and partition. A message of the keyed topic holds a batch of events.",
 		}, []string{"topic", "partition"}),
 		rebalances: f.NewCounter(prometheus.CounterOpts{
 			Name: "correlator_partition_generations_total",
