@@ -85,15 +85,17 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		return err
 	}
 	defer func() { _ = logger.Sync() }()
+	gogc := applyGCDefault(os.LookupEnv)
 	// The first line says what this instance is running on, so an operator
 	// never wonders whether a config file was picked up.
 	if flags.configFile == "" {
 		logger.Info("starting correlatord on embedded defaults (no --config.file): HTTP ingest, no Kafka, no ClickHouse",
-			zap.String("version", version), zap.String("listen_address", opts.listenAddress), zap.String("data_dir", cfg.DataDir))
+			zap.String("version", version), zap.String("listen_address", opts.listenAddress), zap.String("data_dir", cfg.DataDir),
+			zap.String("gogc", gogc))
 	} else {
 		logger.Info("starting correlatord", zap.String("version", version), zap.String("config_file", flags.configFile),
 			zap.String("listen_address", opts.listenAddress), zap.String("data_dir", cfg.DataDir),
-			zap.Bool("kafka", cfg.Kafka.Enabled()), zap.Bool("clickhouse", cfg.ClickHouse.Enabled()))
+			zap.Bool("kafka", cfg.Kafka.Enabled()), zap.Bool("clickhouse", cfg.ClickHouse.Enabled()), zap.String("gogc", gogc))
 	}
 
 	reg := opts.registry
