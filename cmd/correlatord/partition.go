@@ -183,10 +183,11 @@ type keyedBuffers struct {
 	buf   []byte
 	count int // events in msgs
 
-	cis           []string // the bound CI of each event
-	key           []byte
-	order, byPart []int32 // each event's partition; the events by partition
-	starts, next  []int
+	cis          []string // the bound CI of each event
+	key          []byte
+	parts        []int32 // the partition of each event
+	byPart       []int32 // the events' indexes, partition by partition
+	starts, next []int   // where each partition's indexes start in byPart
 }
 
 // keyerQueueBatches is how many batches may wait for the producer. A batch
@@ -224,10 +225,9 @@ func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error
 	}
 	n := len(events)
 	b.cis = slices.Grow(b.cis[:0], n)[:n]
-	b.order = slices.Grow(b.order[:0], n)[:n]
+	parts := slices.Grow(b.parts[:0], n)[:n]
 	starts := slices.Grow(b.starts[:0], k.partitions+1)[:k.partitions+1]
 	clear(starts)
-	parts := b.order   // partition of each event, then their order by partition
 	var ev event.Event // binding sets CI on a copy: the caller owns events
 	for i := range events {
 		ev = events[i]
@@ -280,7 +280,7 @@ func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error
 	if n > 0 {
 		k.eventBytes.Store(int64(len(buf) / n))
 	}
-	b.msgs, b.buf, b.starts, b.next, b.count = msgs, buf, starts, next, n
+	b.msgs, b.buf, b.parts, b.starts, b.next, b.count = msgs, buf, parts, starts, next, n
 	select {
 	case k.send <- struct{}{}:
 	case <-ctx.Done():
