@@ -190,8 +190,9 @@ func newPartitionMetrics(reg prometheus.Registerer) *partitionMetrics {
 
 // keyedQueueMessages bounds the messages of the keyed topic fetched ahead
 // of the worker, in kafka-go's queue and again in the partition's. A
-// message holds a batch of events (up to a few hundred KB, typically
-// tens): 64 is thousands of events, and at most some tens of megabytes.
+// message of the first stage holds a batch of events, tens of kilobytes in
+// a storm and at most 256 KiB: 64 are thousands of events, and at most
+// 16 MiB per queue.
 const keyedQueueMessages = 64
 
 // fetchMinBytes is what a fetch of the keyed topic waits for, up to
