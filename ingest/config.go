@@ -350,9 +350,10 @@ type HTTPConfig struct {
 }
 
 // DefaultFetchWait is kafka.fetch_wait's default, as long as an empty fetch
-// waited before there was a fetch wait. In a storm of 500,000 alerts over HTTP it took the stateful
-// stage's batches from about 150 to 400 events, and the CPU of the daemon
-// and the broker down by 13% (median of 3 interleaved runs; 100ms: 7%).
+// waited before there was a fetch wait. In a storm of 500,000 alerts over
+// HTTP it took the stateful stage's batches from about 150 to 400 events,
+// and the CPU of the daemon and the broker down by 13% (median of 3
+// interleaved runs; 100ms: 7%).
 const DefaultFetchWait = 250 * time.Millisecond
 
 // maxFetchWait bounds kafka.fetch_wait: longer, and an operator's command

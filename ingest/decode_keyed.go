@@ -151,12 +151,6 @@ func appendMap(buf []byte, n protowire.Number, m map[string]string) []byte {
 	return buf
 }
 
-// IsKeyedEvent reports whether data is in the keyed topic's protobuf
-// encoding (a batch, or a single event) rather than canonical JSON.
-func IsKeyedEvent(data []byte) bool {
-	return bytes.HasPrefix(data, keyedBatchMagic) || bytes.HasPrefix(data, keyedMagic)
-}
-
 // DecodeKeyed decodes one message of the keyed topic: a protobuf batch
 // (AppendKeyedBatchEvent) or single event (AppendKeyedEvent), or canonical
 // event JSON as Decode with FormatEvents reads it. An event is checked as

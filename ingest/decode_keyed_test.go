@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
 	"strings"
@@ -31,7 +32,7 @@ func keyedSample() event.Event {
 func TestKeyedEventRoundTrip(t *testing.T) {
 	want := keyedSample()
 	buf := AppendKeyedEvent([]byte("earlier"), &want)
-	if string(buf[:7]) != "earlier" || !IsKeyedEvent(buf[7:]) {
+	if string(buf[:7]) != "earlier" || !bytes.HasPrefix(buf[7:], keyedMagic) {
 		t.Fatalf("buffer %x: the event must follow what buf held, magic first", buf)
 	}
 	checkDecodesKeyed(t, "round trip", buf[7:], want)
@@ -74,7 +75,7 @@ func TestKeyedBatchRoundTrip(t *testing.T) {
 	for i := range want {
 		buf = AppendKeyedBatchEvent(buf, &want[i])
 	}
-	if string(buf[:7]) != "earlier" || !IsKeyedEvent(buf[7:]) {
+	if string(buf[:7]) != "earlier" || !bytes.HasPrefix(buf[7:], keyedBatchMagic) {
 		t.Fatalf("buffer starts %x: the batch must follow what buf held, magic first", buf[:9])
 	}
 	got, errs := newTestDecoder().DecodeKeyed(buf[7:], testNow, []event.Event{{ID: "before"}})

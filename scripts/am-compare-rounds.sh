@@ -26,8 +26,7 @@ for r in $(seq 1 "$rounds"); do
   AMCOMPARE_AM_WAIT=$([ "$r" -eq 1 ] && echo 1 || echo 0) bash scripts/am-compare.sh "$alerts" "$hosts" | tee -a "$log"
 done
 
-# median reads numbers, one per line, and prints their median.
-median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) exit 1; m = int((NR + 1) / 2); printf "%.1f", NR % 2 ? v[m] : (v[m] + v[m + 1]) / 2}'; }
+. scripts/bench-lib.sh
 
 echo
 echo "| correlatord | accepted rate / Alertmanager's, by round | median | Alertmanager's CPU per alert / correlatord's, by round | median |"

@@ -73,39 +73,13 @@ hwm() { awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$1/status"; }
 now() { date +%s.%N; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
 wait_http() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.2; done; echo "no answer from $1" >&2; exit 1; }
-metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 ~ "^"m"({|$)" {s += $NF} END {printf "%d", s}'; }
-rate_of() { sed -n 's/.* \([0-9]*\) events\/s$/\1/p'; }
+. scripts/bench-lib.sh
 
 declare -A RATE DONE MEM CPU
 
-# CPU seconds (user and system) a process has used so far.
-hz=$(getconf CLK_TCK)
-cpu() { awk -v hz="$hz" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
-# cpu_of PIDS: their CPU seconds together.
-cpu_of() { local t=0 p; for p in "$@"; do t=$(awk -v a="$t" -v b="$(cpu "$p")" 'BEGIN {printf "%.2f", a + b}'); done; echo "$t"; }
 # per_alert CPU0 CPU1: microseconds of CPU per alert between the two.
 per_alert() { awk -v a="$1" -v b="$2" -v n="$alerts" 'BEGIN {printf "%.1f", (b - a) * 1e6 / n}'; }
 broker=$(pgrep -f 'kafka\.Kafka' | head -1 || true)
-
-# kafka_config NAME TOPIC writes $work/NAME.yml: correlatord with Kafka on,
-# consuming TOPIC with topics and a group of its own, grouping by instance.
-kafka_config() {
-  cat >"$work/$1.yml" <<YAML
-data_dir: $work/$1-data
-ingest:
-  max_event_age: 0s
-kafka:
-  brokers: [$CORRELATORD_DEV_KAFKA]
-  topics: [$2]
-  group_id: $2
-  dead_letter_topic: $2.dlq
-  keyed_topic: $2.keyed
-  state_topic: $2.state
-${AMCOMPARE_FETCH_WAIT:+  fetch_wait: $AMCOMPARE_FETCH_WAIT}
-correlate:
-  group_by: [instance]
-YAML
-}
 
 # kafka_up: the dev broker takes connections.
 kafka_up() { (exec 3<>"/dev/tcp/${CORRELATORD_DEV_KAFKA%:*}/${CORRELATORD_DEV_KAFKA#*:}") 2>/dev/null; }
@@ -211,7 +185,7 @@ if { want kafka || want kafka-http; } && [ "$warm" -gt 0 ] && kafka_up; then
   topics+=("$run")
   echo "== warming the broker up: $warm alerts through Kafka (topic $run), not measured"
   produce_storm "$run" "$warm"
-  kafka_config warm "$run"
+  kafka_config "$work/warm.yml" "$run" "$work/warm-data" "${AMCOMPARE_FETCH_WAIT:-}"
   "$correlatord" --config.file "$work/warm.yml" --web.listen-address 127.0.0.1:19474 --log.level warn >"$work/warm.log" 2>&1 &
   wpid=$!
   pids+=($wpid)
@@ -230,7 +204,7 @@ if want kafka && kafka_up; then
   topics+=("$run")
   echo "== correlatord through Kafka (topic $run)"
   produce_storm "$run" "$alerts"
-  kafka_config kafka "$run"
+  kafka_config "$work/kafka.yml" "$run" "$work/kafka-data" "${AMCOMPARE_FETCH_WAIT:-}"
   t0=$(now)
   "$correlatord" --config.file "$work/kafka.yml" --web.listen-address 127.0.0.1:19471 --log.level warn \
     ${AMCOMPARE_PROFILE:+--web.enable-pprof} >"$work/kafka.log" 2>&1 &
@@ -273,7 +247,7 @@ if want kafka-http && kafka_up; then
   run=amcmph_$(date +%s)
   topics+=("$run")
   echo "== correlatord over HTTP with Kafka on (topic $run)"
-  kafka_config kafka-http "$run"
+  kafka_config "$work/kafka-http.yml" "$run" "$work/kafka-http-data" "${AMCOMPARE_FETCH_WAIT:-}"
   "$correlatord" --config.file "$work/kafka-http.yml" --web.listen-address 127.0.0.1:19473 --log.level warn \
     ${AMCOMPARE_PROFILE:+--web.enable-pprof} >"$work/kafka-http.log" 2>&1 &
   hpid=$!

@@ -27,30 +27,14 @@ addr=127.0.0.1:19478
 [ -x bin/loadgen ] || { echo "run make build first" >&2; exit 1; }
 broker=$(pgrep -f kafka.Kafka | head -1) || { echo "the dev Kafka is not running: bash deploy/dev/up.sh kafka" >&2; exit 1; }
 
-cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
-metric() { curl -s "http://$addr/metrics" | awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $NF} END {printf "%d", s}'; }
-median() { sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+. scripts/bench-lib.sh
 
 # run BINARY ROUND N: one storm; prints "rate cpu-total" on fd 3.
 run() {
   local bin=$1 work topic daemon c0 b0 rate
   work=$(mktemp -d)
   topic=kafkaab_$(date +%s%N)
-  cat >"$work/c.yml" <<YAML
-data_dir: $work/data
-ingest:
-  max_event_age: 0s
-kafka:
-  brokers: [$CORRELATORD_DEV_KAFKA]
-  topics: [$topic]
-  group_id: $topic
-  dead_letter_topic: $topic.dlq
-  keyed_topic: $topic.keyed
-  state_topic: $topic.state
-${KAFKAAB_FETCH_WAIT:+  fetch_wait: $KAFKAAB_FETCH_WAIT}
-correlate:
-  group_by: [instance]
-YAML
+  kafka_config "$work/c.yml" "$topic" "$work/data" "${KAFKAAB_FETCH_WAIT:-}"
   "$bin" --config.file "$work/c.yml" --web.listen-address "$addr" --log.level warn \
     ${KAFKAAB_PROFILE:+--web.enable-pprof} >"$work/log" 2>&1 &
   daemon=$!
@@ -60,13 +44,13 @@ YAML
     (sleep 0.5; curl -s -o "$KAFKAAB_PROFILE.$2.$3" "http://$addr/debug/pprof/profile?seconds=5") &
   fi
   rate=$(bin/loadgen --http "http://$addr/api/v2/alerts" --format am-v2 --events "$alerts" --hosts "$hosts" \
-    --per-message 1000 --resolved 0 --workers 4 2>&1 | sed -n 's/.* \([0-9]*\) events\/s$/\1/p')
-  for _ in $(seq 1200); do [ "$(metric correlator_rules_events_total)" -ge "$alerts" ] && break; sleep 0.1; done
+    --per-message 1000 --resolved 0 --workers 4 2>&1 | rate_of)
+  for _ in $(seq 1200); do [ "$(metric "http://$addr" correlator_rules_events_total)" -ge "$alerts" ] && break; sleep 0.1; done
   local decided dc bc handoffs rss
-  decided=$(metric correlator_rules_events_total)
+  decided=$(metric "http://$addr" correlator_rules_events_total)
   dc=$(awk -v a="$c0" -v b="$(cpu "$daemon")" 'BEGIN {printf "%.2f", b - a}')
   bc=$(awk -v a="$b0" -v b="$(cpu "$broker")" 'BEGIN {printf "%.2f", b - a}')
-  handoffs=$(metric correlator_ingest_handle_duration_seconds_count)
+  handoffs=$(metric "http://$addr" correlator_ingest_handle_duration_seconds_count)
   rss=$(awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$daemon/status")
   kill "$daemon"
   wait "$daemon" 2>/dev/null || true
@@ -91,7 +75,7 @@ for r in $(seq "$rounds"); do
   done
 done
 for bin in "$@"; do
-  echo "$bin: median $(tr ' ' '\n' <<<"${rates[$bin]}" | grep . | median) alerts/s," \
-    "daemon+broker CPU $(tr ' ' '\n' <<<"${cpus[$bin]}" | grep . | median) s per $alerts alerts" \
+  echo "$bin: median $(tr ' ' '\n' <<<"${rates[$bin]}" | grep . | median 0) alerts/s," \
+    "daemon+broker CPU $(tr ' ' '\n' <<<"${cpus[$bin]}" | grep . | median 2) s per $alerts alerts" \
     "(runs: ${cpus[$bin]% })"
 done

@@ -120,7 +120,7 @@ func TestKeyerProducesInOrder(t *testing.T) {
 			t.Fatalf("message %d: %d bytes for %d events, over the bound of %d", i, len(m.Value), len(out), messageBytes)
 		}
 		for _, ev := range out {
-			if p := partitionOf([]byte(k.keys.key(&ev)), partitions); p != m.Partition {
+			if p := partitionOf(k.keys.appendKey(nil, &ev), partitions); p != m.Partition {
 				t.Fatalf("message %d to partition %d holds an event of partition %d: %+v", i, m.Partition, p, ev)
 			}
 		}
@@ -131,7 +131,7 @@ func TestKeyerProducesInOrder(t *testing.T) {
 	}
 	want := make([][]event.Event, partitions)
 	for i := range evs {
-		p := partitionOf([]byte(k.keys.key(&evs[i])), partitions)
+		p := partitionOf(k.keys.appendKey(nil, &evs[i]), partitions)
 		want[p] = append(want[p], evs[i])
 	}
 	for p := range partitions {

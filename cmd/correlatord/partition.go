@@ -54,11 +54,6 @@ func newPartitionKeyer(topology func() *cmdb.Topology, cfg *correlate.Config) *p
 	return &partitionKeyer{topology: topology, attr: cfg.PartitionAttribute(), groupBy: cfg.GroupBy}
 }
 
-// key returns ev's partition key (appendKey).
-func (k *partitionKeyer) key(ev *event.Event) string {
-	return string(k.appendKey(nil, ev))
-}
-
 // appendKey appends ev's partition key to dst. A component is named by its
 // smallest CI id rather than its index, so keys stay put across CMDB
 // reloads that do not change the component. Appending, not returning a

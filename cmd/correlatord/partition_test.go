@@ -38,7 +38,7 @@ func TestPartitionKeys(t *testing.T) {
 	cfg := correlate.DefaultConfig()
 	k := newPartitionKeyer(func() *cmdb.Topology { return topo }, &cfg)
 	key := func(ci string, labels map[string]string) string {
-		return k.key(&event.Event{CI: ci, Labels: labels})
+		return string(k.appendKey(nil, &event.Event{CI: ci, Labels: labels}))
 	}
 	// CIs of one component share the key, named by its smallest CI id.
 	a, b := key("hv-dc1-01", nil), key("core-sw-dc1", nil)
@@ -60,7 +60,7 @@ func TestPartitionKeys(t *testing.T) {
 	// attribute:site keys by the CI's site.
 	cfg.PartitionBy = "attribute:site"
 	ks := newPartitionKeyer(func() *cmdb.Topology { return topo }, &cfg)
-	if got := ks.key(&event.Event{CI: "hv-dc1-01"}); got != "attr/dc1" {
+	if got := string(ks.appendKey(nil, &event.Event{CI: "hv-dc1-01"})); got != "attr/dc1" {
 		t.Fatalf("site key %q", got)
 	}
 	// partitionOf agrees with the producer's balancer.
