@@ -248,15 +248,57 @@ func Fingerprint(labels map[string]string) string {
 // event time). Two deliveries of the same state change get the same id, so
 // downstream stages can drop the duplicate.
 func DeriveID(e *Event) string {
+	var buf [16]byte
+	return string(appendID(buf[:0], e.Source, e.Fingerprint, e.Status, e.Time))
+}
+
+// AppendDerivedID appends to dst the id DeriveID gives an event with these
+// fields, for a decoder that packs an event's strings into one allocation.
+func AppendDerivedID(dst []byte, source string, fingerprint []byte, status Status, t time.Time) []byte {
+	return appendID(dst, source, fingerprint, status, t)
+}
+
+func appendID[S string | []byte](dst []byte, source string, fingerprint S, status Status, t time.Time) []byte {
 	var buf [128]byte
-	b := append(buf[:0], e.Source...)
+	b := append(buf[:0], source...)
 	b = append(b, 0xff)
-	b = append(b, e.Fingerprint...)
+	b = append(b, fingerprint...)
 	b = append(b, 0xff)
-	b = append(b, e.Status...)
+	b = append(b, status...)
 	b = append(b, 0xff)
-	b = strconv.AppendInt(b, e.Time.UnixNano(), 10)
+	b = strconv.AppendInt(b, t.UnixNano(), 10)
 	var sum [8]byte
 	binary.BigEndian.PutUint64(sum[:], xxhash.Sum64(b))
-	return hex.EncodeToString(sum[:])
+	return hex.AppendEncode(dst, sum[:])
+}
+
+// AppendFingerprint appends to dst the fingerprint (16 hex digits) of the
+// label set whose names and values, in order of name, name(i) and value(i)
+// return for i in [0, n). The names must be distinct. It is Fingerprint
+// for a decoder that holds the labels in a buffer of its own rather than in
+// a map: the same FNV-1a as model.LabelsToSignature, over the same bytes.
+func AppendFingerprint(dst []byte, n int, name, value func(i int) []byte) []byte {
+	h := fnvOffset64
+	for i := range n {
+		h = fnvAdd(h, name(i))
+		h = (h ^ uint64(model.SeparatorByte)) * fnvPrime64
+		h = fnvAdd(h, value(i))
+		h = (h ^ uint64(model.SeparatorByte)) * fnvPrime64
+	}
+	var sum [8]byte
+	binary.BigEndian.PutUint64(sum[:], h)
+	return hex.AppendEncode(dst, sum[:])
+}
+
+// FNV-1a, 64 bits, as prometheus/common/model hashes label sets.
+const (
+	fnvOffset64 uint64 = 14695981039346656037
+	fnvPrime64  uint64 = 1099511628211
+)
+
+func fnvAdd(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h = (h ^ uint64(c)) * fnvPrime64
+	}
+	return h
 }

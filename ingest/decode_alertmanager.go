@@ -184,10 +184,20 @@ func (d *Decoder) decodeAlert(v *fastjson.Value, api bool, now time.Time, e *eve
 		return err
 	}
 	urlRef := t.add(url)
-	var printedRef strRef
+	var printedRef, idRef strRef
+	derived := false
 	if !api && isFingerprint(printed) {
 		printedRef = t.add(printed)
 		lowerHex(t.bytes(printedRef))
+		derived = true
+	} else {
+		printedRef, derived = t.addFingerprint(nLabels)
+	}
+	if derived {
+		// The id event.Complete would derive, packed with the rest.
+		start := len(t.buf)
+		t.buf = event.AppendDerivedID(t.buf, string(e.Source), t.bytes(printedRef), e.Status, e.Time)
+		idRef = strRef{start: int32(start), end: int32(len(t.buf))}
 	}
 	t.pack()
 
@@ -199,6 +209,7 @@ func (d *Decoder) decodeAlert(v *fastjson.Value, api bool, now time.Time, e *eve
 		e.Annotations[generatorURLAnnotation] = t.get(urlRef)
 	}
 	e.Fingerprint = t.get(printedRef)
+	e.ID = t.get(idRef)
 	e.Summary = summary(e.Labels, e.Annotations)
 	return d.normalize(e)
 }

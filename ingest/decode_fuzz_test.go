@@ -124,6 +124,16 @@ func checkDecode(t *testing.T, format Format, data []byte) {
 		if e.ID == "" || e.Fingerprint == "" {
 			t.Fatalf("event without ID or fingerprint: %+v", e)
 		}
+		// Alertmanager's formats carry no id: the decoder derives it.
+		am := format == FormatAlertmanagerWebhook || format == FormatAlertList
+		if am && e.ID != event.DeriveID(&e) {
+			t.Fatalf("id %s, want %s derived from %+v", e.ID, event.DeriveID(&e), e)
+		}
+		// An API v2 list carries no fingerprint: the decoder's, computed
+		// from its buffer, must be the one of the labels.
+		if format == FormatAlertList && e.Fingerprint != event.Fingerprint(e.Labels) {
+			t.Fatalf("fingerprint %s, want %s of %v", e.Fingerprint, event.Fingerprint(e.Labels), e.Labels)
+		}
 		if e.Time.IsZero() || e.Time.Location() != time.UTC {
 			t.Fatalf("event time %v not set, or not UTC", e.Time)
 		}
@@ -204,6 +214,8 @@ func FuzzDecodeWebhook(f *testing.F) {
 func FuzzDecodeAlertList(f *testing.F) {
 	addFuzzSeeds(f, "alertlist.json")
 	f.Add([]byte(`[{"labels":{"a":"b","c":""},"endsAt":"2024-05-14T10:00:00Z"},{"labels":{}},1]`))
+	// A name that repeats: the fingerprint is left to event.Complete.
+	f.Add([]byte(`[{"labels":{"b":"1","a":"2","b":"3"}}]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDecode(t, FormatAlertList, data)
 	})

@@ -1,7 +1,9 @@
 package ingest
 
 import (
+	"bytes"
 	"math"
+	"slices"
 
 	"github.com/valyala/fastjson"
 
@@ -107,6 +109,42 @@ func (t *eventStrings) fillEvent(e *event.Event, r *eventRefs, nLabels int) {
 	if len(t.labels) > nLabels {
 		e.Annotations = t.labelMap(nLabels, len(t.labels), 0)
 	}
+}
+
+// maxSortedLabels bounds the labels addFingerprint sorts on the stack.
+const maxSortedLabels = 64
+
+// addFingerprint adds the Alertmanager fingerprint of the labels
+// t.labels[:n] to t's strings (before pack) and returns its ref: what
+// event.Fingerprint computes from the map labelMap builds, without
+// iterating the map or allocating the sorted names and the hex digits. ok
+// is false, and nothing is added, when a name repeats (the map keeps the
+// last value), a label is held apart (longer than packMax) or there are
+// more than maxSortedLabels: event.Complete then computes it from the map.
+func (t *eventStrings) addFingerprint(n int) (ref strRef, ok bool) {
+	if n > maxSortedLabels {
+		return strRef{}, false
+	}
+	var order [maxSortedLabels]int32
+	for i := range n {
+		if t.labels[i].name.start < 0 || t.labels[i].value.start < 0 {
+			return strRef{}, false
+		}
+		order[i] = int32(i)
+	}
+	name := func(i int32) []byte { return t.bytes(t.labels[i].name) }
+	sorted := order[:n]
+	slices.SortFunc(sorted, func(a, b int32) int { return bytes.Compare(name(a), name(b)) })
+	for k := 1; k < n; k++ {
+		if bytes.Equal(name(sorted[k-1]), name(sorted[k])) {
+			return strRef{}, false
+		}
+	}
+	start := len(t.buf)
+	t.buf = event.AppendFingerprint(t.buf, n,
+		func(k int) []byte { return name(sorted[k]) },
+		func(k int) []byte { return t.bytes(t.labels[sorted[k]].value) })
+	return strRef{start: int32(start), end: int32(len(t.buf))}, true
 }
 
 // labelMap returns the labels from t.labels[from:to] as a map with room for

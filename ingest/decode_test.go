@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/correlatord/correlatord/event"
 )
@@ -806,5 +810,56 @@ func TestDecodeEscapes(t *testing.T) {
 	}
 	if got[0].Summary != "tab\there" {
 		t.Errorf("summary = %q", got[0].Summary)
+	}
+}
+
+// TestDecodeAlertListFingerprint checks the fingerprint and id the decoder
+// computes from its buffer against event.Fingerprint and event.DeriveID,
+// including the cases it leaves to them: a name that repeats (the last
+// value wins), a value longer than packMax, and more than maxSortedLabels
+// labels.
+func TestDecodeAlertListFingerprint(t *testing.T) {
+	many := make([]string, maxSortedLabels+1)
+	for i := range many {
+		many[i] = fmt.Sprintf(`"l%03d":"v%d"`, len(many)-i, i)
+	}
+	tests := map[string]struct {
+		labels string
+		want   map[string]string
+	}{
+		"sorted on the stack": {`{"zone":"eu","alertname":"A","a":"","instance":"h:9100"}`,
+			map[string]string{"zone": "eu", "alertname": "A", "instance": "h:9100"}},
+		"name repeats":   {`{"b":"1","a":"2","b":"3"}`, map[string]string{"a": "2", "b": "3"}},
+		"long value":     {`{"a":"` + strings.Repeat("x", packMax+1) + `"}`, map[string]string{"a": strings.Repeat("x", packMax+1)}},
+		"many labels":    {`{` + strings.Join(many, ",") + `}`, nil},
+		"unicode, bytes": {`{"\u00e9":"\ud83d\ude00","b\u00ff":"\u0000"}`, map[string]string{"é": "😀", "bÿ": "\x00"}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			body := []byte(`[{"labels":` + tt.labels + `,"startsAt":"2024-05-14T10:00:00Z"}]`)
+			got, errs := NewDecoder(DefaultLimits, testDefaults).Decode(FormatAlertList, body, testNow, nil)
+			if len(errs) > 0 || len(got) != 1 {
+				t.Fatalf("got %d events, errors %v", len(got), errorLines(errs))
+			}
+			e := got[0]
+			if tt.want != nil {
+				if !maps.Equal(e.Labels, tt.want) {
+					t.Fatalf("labels %v, want %v", e.Labels, tt.want)
+				}
+			}
+			if want := event.Fingerprint(e.Labels); e.Fingerprint != want {
+				t.Errorf("fingerprint %s, want %s", e.Fingerprint, want)
+			}
+			ls := make(model.LabelSet, len(e.Labels))
+			for k, v := range e.Labels {
+				ls[model.LabelName(k)] = model.LabelValue(v)
+			}
+			if want := ls.Fingerprint().String(); e.Fingerprint != want {
+				t.Errorf("fingerprint %s, Alertmanager's %s", e.Fingerprint, want)
+			}
+			if want := event.DeriveID(&e); e.ID != want {
+				t.Errorf("id %s, want %s", e.ID, want)
+			}
+		})
 	}
 }

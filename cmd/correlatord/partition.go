@@ -98,25 +98,21 @@ func (k *partitionKeyer) componentName(t *cmdb.Topology, c int) string {
 	return k.comps[c]
 }
 
-// partitionOf maps a key to a partition as the keyed topic's producer does.
+// partitionOf maps a key to a partition as kafka-go's Hash balancer (and
+// Sarama's) does: FNV-1a, 32 bits, as a signed remainder. Which partition
+// holds a group's state depends on it, so it must not change between
+// builds. Calling the balancer took an allocation per event: the hasher it
+// borrows from a pool is an interface the key escapes through.
 func partitionOf(key []byte, partitions int) int {
-	var h kafka.Hash
-	return h.Balance(kafka.Message{Key: key}, seq(partitions)...)
-}
-
-// seqs caches the partition lists partitionOf hands the balancer.
-var seqs sync.Map // int -> []int
-
-func seq(n int) []int {
-	if s, ok := seqs.Load(n); ok {
-		return s.([]int)
+	h := uint32(2166136261)
+	for _, c := range key {
+		h = (h ^ uint32(c)) * 16777619
 	}
-	s := make([]int, n)
-	for i := range s {
-		s[i] = i
+	p := int32(h) % int32(partitions)
+	if p < 0 {
+		p = -p
 	}
-	seqs.Store(n, s)
-	return s
+	return int(p)
 }
 
 // keyer is the first stage's ingest.Handler: it binds events to CIs and

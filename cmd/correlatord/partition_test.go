@@ -63,11 +63,22 @@ func TestPartitionKeys(t *testing.T) {
 	if got := string(ks.appendKey(nil, &event.Event{CI: "hv-dc1-01"})); got != "attr/dc1" {
 		t.Fatalf("site key %q", got)
 	}
-	// partitionOf agrees with the producer's balancer.
-	for _, key := range []string{a, u1, u3, "attr/dc1"} {
-		var h kafka.Hash
-		if got, want := partitionOf([]byte(key), 8), h.Balance(kafka.Message{Key: []byte(key)}, 0, 1, 2, 3, 4, 5, 6, 7); got != want {
-			t.Fatalf("partitionOf(%q) = %d, producer %d", key, got, want)
+	// partitionOf agrees with kafka-go's balancer, which earlier builds
+	// used: the partitions of the state must not move on an upgrade.
+	keys := []string{a, u1, u3, "attr/dc1", "", "\xff\xfe"}
+	for i := range 2000 {
+		keys = append(keys, fmt.Sprintf("labels/host-%d:9100/%x", i, i*7919))
+	}
+	for _, n := range []int{1, 2, 3, 8, 12, 64} {
+		all := make([]int, n)
+		for i := range all {
+			all[i] = i
+		}
+		for _, key := range keys {
+			var h kafka.Hash
+			if got, want := partitionOf([]byte(key), n), h.Balance(kafka.Message{Key: []byte(key)}, all...); got != want {
+				t.Fatalf("partitionOf(%q, %d) = %d, kafka-go's balancer %d", key, n, got, want)
+			}
 		}
 	}
 }
