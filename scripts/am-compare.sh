@@ -19,9 +19,12 @@
 #   3. correlatord through Kafka: the storm produced to a topic first, then
 #      drained by correlatord (first stage, keyed topic, 8 partitions of the
 #      stateful stage);
-#   4. correlatord on /api/v2/alerts with Kafka on: it answers once the
-#      alerts are on its input topic, and drains them through both stages
-#      meanwhile.
+#   4. correlatord on /api/v2/alerts with Kafka on: it binds and keys the
+#      alerts as the first stage does, answers once they are on the keyed
+#      topic, and drains them through the stateful stage meanwhile.
+# The senders render every request before they start (loadgen
+# --render-ahead), so that their JSON encoding takes no CPU from the server
+# while it is measured.
 # For each: alerts accepted per second (senders' rate; for 3, the drain
 # rate), the CPU time the server (with the Kafka broker for 3 and 4) spent
 # per alert while accepting, which the machine's noise moves far less than
