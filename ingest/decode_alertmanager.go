@@ -185,15 +185,15 @@ func (d *Decoder) decodeAlert(v *fastjson.Value, api bool, now time.Time, e *eve
 	}
 	urlRef := t.add(url)
 	var printedRef, idRef strRef
-	derived := false
+	haveFingerprint := false
 	if !api && isFingerprint(printed) {
 		printedRef = t.add(printed)
 		lowerHex(t.bytes(printedRef))
-		derived = true
+		haveFingerprint = true
 	} else {
-		printedRef, derived = t.addFingerprint(nLabels)
+		printedRef, haveFingerprint = t.addFingerprint(nLabels)
 	}
-	if derived {
+	if haveFingerprint {
 		// The id event.Complete would derive, packed with the rest.
 		start := len(t.buf)
 		t.buf = event.AppendDerivedID(t.buf, string(e.Source), t.bytes(printedRef), e.Status, e.Time)
