@@ -1,0 +1,205 @@
+//go:build integration
+
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/correlatord/correlatord/event"
+)
+
+// handOff is one call of a worker's Handle, or a dead letter written.
+type handOff struct {
+	ids        []string
+	next       int64
+	deadLetter string // the dead-lettered message's key, for a dead letter
+}
+
+// recordingWorker records what the partitioned stage hands it, in order
+// with the dead letters (log is shared with recordingDLQ).
+type recordingWorker struct {
+	mu  *sync.Mutex
+	log *[]handOff
+}
+
+func (w *recordingWorker) Handle(_ context.Context, events []event.Event, next int64) error {
+	ids := make([]string, len(events))
+	for i := range events {
+		ids[i] = events[i].ID
+	}
+	w.mu.Lock()
+	*w.log = append(*w.log, handOff{ids: ids, next: next})
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *recordingWorker) Checkpoint() func(context.Context) (int64, error) {
+	return func(context.Context) (int64, error) { return -1, nil }
+}
+func (w *recordingWorker) Command(context.Context, []byte, int64) error { return nil }
+func (w *recordingWorker) Idle(context.Context, time.Time) error        { return nil }
+func (w *recordingWorker) Close()                                       {}
+
+type recordingDLQ struct {
+	mu  *sync.Mutex
+	log *[]handOff
+}
+
+func (d *recordingDLQ) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, m := range msgs {
+		*d.log = append(*d.log, handOff{deadLetter: string(m.Key)})
+	}
+	return nil
+}
+
+// TestPartitionedHandsOverMidBatch checks the stateful stage's hand-off
+// within a fetch, against the real broker: once the events decoded from a
+// fetch's messages reach MaxBatchEvents, they go to the worker before the
+// next message, with the offset after the last message they came from; the
+// dead letters of the messages before go out first; every event is handed
+// over once, in order.
+func TestPartitionedHandsOverMidBatch(t *testing.T) {
+	broker := os.Getenv("CORRELATORD_TEST_KAFKA")
+	if broker == "" {
+		t.Skip("CORRELATORD_TEST_KAFKA is not set (make test starts the dev broker and sets it)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := KafkaConfig{Brokers: []string{broker}, DialTimeout: 10 * time.Second, MaxMessageBytes: 1 << 20}
+	topic := fmt.Sprintf("midbatch_%d", time.Now().UnixNano())
+	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 30 * time.Second}
+	if _, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = DeleteTopics(context.Background(), cfg, []string{topic}) })
+
+	// Ten messages of 100 events, the fourth one not a batch at all: all
+	// are produced before the consumer starts, so that its first fetch
+	// holds several messages.
+	const messages, perMessage, bad = 10, 100, 3
+	var want []string
+	msgs := make([]kafka.Message, messages)
+	for m := range msgs {
+		msgs[m] = kafka.Message{Partition: 0, Key: []byte(fmt.Sprintf("m%d", m))}
+		if m == bad {
+			msgs[m].Value = []byte(`{"not": "a batch"}`)
+			continue
+		}
+		buf := AppendKeyedBatchHeader(nil)
+		for i := range perMessage {
+			ev := event.Event{ID: fmt.Sprintf("e%d-%d", m, i), Time: time.Unix(1_700_000_000, 0).UTC(),
+				Source: "test", Kind: event.KindAlert, Status: event.StatusFiring, Severity: event.SeverityMajor,
+				Labels: map[string]string{"alertname": "A", "n": fmt.Sprint(i)}, Fingerprint: "0123456789abcdef"}
+			buf = AppendKeyedBatchEvent(buf, &ev)
+			want = append(want, ev.ID)
+		}
+		msgs[m].Value = buf
+	}
+	w, err := NewPartitionWriter(cfg, topic, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+
+	var mu sync.Mutex
+	var log []handOff
+	const maxBatch = 250
+	reg := prometheus.NewRegistry()
+	c := NewPartitionedConsumer(cfg, PartitionedOptions{Topic: topic, GroupID: topic, MaxBatchEvents: maxBatch,
+		CommitInterval: 100 * time.Millisecond, Limits: DefaultLimits, Defaults: event.DefaultDefaults},
+		func(context.Context, int, int64) (PartitionWorker, int64, error) {
+			return &recordingWorker{mu: &mu, log: &log}, kafka.FirstOffset, nil
+		}, &recordingDLQ{mu: &mu, log: &log}, NewMetrics(reg), reg, zap.NewNop())
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	handed := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, h := range log {
+			n += len(h.ids)
+		}
+		return n
+	}
+	for handed() < len(want) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	var got []string
+	var lastNext int64
+	deadLettered := false
+	midBatch := 0
+	for _, h := range log {
+		if h.deadLetter != "" {
+			if h.deadLetter != fmt.Sprintf("m%d", bad) || deadLettered {
+				t.Fatalf("dead letter %q: want m%d once", h.deadLetter, bad)
+			}
+			deadLettered = true
+			continue
+		}
+		if h.next < lastNext {
+			t.Fatalf("offsets went back: %d after %d", h.next, lastNext)
+		}
+		lastNext = h.next
+		if len(h.ids) > maxBatch+perMessage {
+			t.Errorf("a hand-off of %d events, over MaxBatchEvents (%d) by more than a message", len(h.ids), maxBatch)
+		}
+		if len(h.ids) >= maxBatch {
+			midBatch++
+		}
+		if h.next > bad && !deadLettered {
+			t.Fatalf("events up to offset %d handed over before the dead letter of offset %d", h.next, bad)
+		}
+		// A hand-off ends with the last event of the message before its
+		// next offset (of the one before that, if that is the bad one).
+		if n := len(h.ids); n > 0 {
+			last := h.next - 1
+			if last == bad {
+				last--
+			}
+			if want := fmt.Sprintf("e%d-%d", last, perMessage-1); h.ids[n-1] != want {
+				t.Errorf("hand-off up to offset %d ends with %s, want %s", h.next, h.ids[n-1], want)
+			}
+		}
+		got = append(got, h.ids...)
+	}
+	if !deadLettered {
+		t.Fatal("the bad message was not dead-lettered")
+	}
+	if midBatch == 0 {
+		t.Fatalf("no hand-off reached MaxBatchEvents: the fetches held one message each, the test checked nothing (%d hand-offs)", len(log))
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d events handed over, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("event %d is %s, want %s: not in order, or handed twice", i, got[i], want[i])
+		}
+	}
+	if lastNext != messages {
+		t.Errorf("last hand-off's next offset %d, want %d", lastNext, messages)
+	}
+}
