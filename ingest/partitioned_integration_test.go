@@ -24,21 +24,28 @@ type handOff struct {
 	deadLetter string // the dead-lettered message's key, for a dead letter
 }
 
-// recordingWorker records what the partitioned stage hands it, in order
-// with the dead letters (log is shared with recordingDLQ).
-type recordingWorker struct {
-	mu  *sync.Mutex
-	log *[]handOff
+// handOffLog records, in order, what the partitioned stage hands its
+// worker and writes as dead letters.
+type handOffLog struct {
+	mu      sync.Mutex
+	entries []handOff
 }
+
+func (l *handOffLog) add(h handOff) {
+	l.mu.Lock()
+	l.entries = append(l.entries, h)
+	l.mu.Unlock()
+}
+
+// recordingWorker is a PartitionWorker that records its hand-offs.
+type recordingWorker struct{ log *handOffLog }
 
 func (w *recordingWorker) Handle(_ context.Context, events []event.Event, next int64) error {
 	ids := make([]string, len(events))
 	for i := range events {
 		ids[i] = events[i].ID
 	}
-	w.mu.Lock()
-	*w.log = append(*w.log, handOff{ids: ids, next: next})
-	w.mu.Unlock()
+	w.log.add(handOff{ids: ids, next: next})
 	return nil
 }
 
@@ -49,16 +56,12 @@ func (w *recordingWorker) Command(context.Context, []byte, int64) error { return
 func (w *recordingWorker) Idle(context.Context, time.Time) error        { return nil }
 func (w *recordingWorker) Close()                                       {}
 
-type recordingDLQ struct {
-	mu  *sync.Mutex
-	log *[]handOff
-}
+// recordingDLQ is a dead-letter writer that records what it writes.
+type recordingDLQ struct{ log *handOffLog }
 
 func (d *recordingDLQ) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	for _, m := range msgs {
-		*d.log = append(*d.log, handOff{deadLetter: string(m.Key)})
+		d.log.add(handOff{deadLetter: string(m.Key)})
 	}
 	return nil
 }
@@ -116,23 +119,22 @@ func TestPartitionedHandsOverMidBatch(t *testing.T) {
 	}
 	w.Close()
 
-	var mu sync.Mutex
-	var log []handOff
+	var log handOffLog
 	const maxBatch = 250
 	reg := prometheus.NewRegistry()
 	c := NewPartitionedConsumer(cfg, PartitionedOptions{Topic: topic, GroupID: topic, MaxBatchEvents: maxBatch,
 		CommitInterval: 100 * time.Millisecond, Limits: DefaultLimits, Defaults: event.DefaultDefaults},
 		func(context.Context, int, int64) (PartitionWorker, int64, error) {
-			return &recordingWorker{mu: &mu, log: &log}, kafka.FirstOffset, nil
-		}, &recordingDLQ{mu: &mu, log: &log}, NewMetrics(reg), reg, zap.NewNop())
+			return &recordingWorker{log: &log}, kafka.FirstOffset, nil
+		}, &recordingDLQ{log: &log}, NewMetrics(reg), reg, zap.NewNop())
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(runCtx) }()
 	handed := func() int {
-		mu.Lock()
-		defer mu.Unlock()
+		log.mu.Lock()
+		defer log.mu.Unlock()
 		n := 0
-		for _, h := range log {
+		for _, h := range log.entries {
 			n += len(h.ids)
 		}
 		return n
@@ -145,13 +147,13 @@ func TestPartitionedHandsOverMidBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
+	log.mu.Lock()
+	defer log.mu.Unlock()
 	var got []string
 	var lastNext int64
 	deadLettered := false
 	midBatch := 0
-	for _, h := range log {
+	for _, h := range log.entries {
 		if h.deadLetter != "" {
 			if h.deadLetter != fmt.Sprintf("m%d", bad) || deadLettered {
 				t.Fatalf("dead letter %q: want m%d once", h.deadLetter, bad)
@@ -189,7 +191,7 @@ func TestPartitionedHandsOverMidBatch(t *testing.T) {
 		t.Fatal("the bad message was not dead-lettered")
 	}
 	if midBatch == 0 {
-		t.Fatalf("no hand-off reached MaxBatchEvents: the fetches held one message each, the test checked nothing (%d hand-offs)", len(log))
+		t.Fatalf("no hand-off reached MaxBatchEvents: the fetches held one message each, the test checked nothing (%d hand-offs)", len(log.entries))
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d events handed over, want %d", len(got), len(want))

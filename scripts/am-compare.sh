@@ -72,9 +72,7 @@ correlatord=${AMCOMPARE_CORRELATORD:-bin/correlatord}
 [ -x "$correlatord" ] && [ -x bin/loadgen ] || { echo "run make build first" >&2; exit 1; }
 am=$(command -v prometheus-alertmanager || command -v alertmanager) || { echo "prometheus-alertmanager not installed" >&2; exit 1; }
 
-hwm() { awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$1/status"; }
 now() { date +%s.%N; }
-sub() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
 wait_http() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.2; done; echo "no answer from $1" >&2; exit 1; }
 . scripts/bench-lib.sh
 

@@ -7,6 +7,12 @@ cpu() { awk -v hz="$bench_hz" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat
 # cpu_of PIDS: their CPU seconds together.
 cpu_of() { local t=0 p; for p in "$@"; do t=$(awk -v a="$t" -v b="$(cpu "$p")" 'BEGIN {printf "%.2f", a + b}'); done; echo "$t"; }
 
+# hwm PID: the process's peak resident memory (VmHWM) in MiB.
+hwm() { awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$1/status"; }
+
+# sub A B: B - A, to two decimals.
+sub() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
+
 # metric BASE_URL NAME: the sum of NAME's series on BASE_URL/metrics.
 metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 ~ "^"m"({|$)" {s += $NF} END {printf "%d", s}'; }
 

@@ -46,12 +46,13 @@ run() {
   rate=$(bin/loadgen --http "http://$addr/api/v2/alerts" --format am-v2 --events "$alerts" --hosts "$hosts" \
     --per-message 1000 --resolved 0 --workers 4 2>&1 | rate_of)
   for _ in $(seq 1200); do [ "$(metric "http://$addr" correlator_rules_events_total)" -ge "$alerts" ] && break; sleep 0.1; done
-  local decided dc bc handoffs rss
+  local decided dc bc total handoffs rss
   decided=$(metric "http://$addr" correlator_rules_events_total)
-  dc=$(awk -v a="$c0" -v b="$(cpu "$daemon")" 'BEGIN {printf "%.2f", b - a}')
-  bc=$(awk -v a="$b0" -v b="$(cpu "$broker")" 'BEGIN {printf "%.2f", b - a}')
+  dc=$(sub "$c0" "$(cpu "$daemon")")
+  bc=$(sub "$b0" "$(cpu "$broker")")
+  total=$(awk -v a="$dc" -v b="$bc" 'BEGIN {printf "%.2f", a + b}')
   handoffs=$(metric "http://$addr" correlator_ingest_handle_duration_seconds_count)
-  rss=$(awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$daemon/status")
+  rss=$(hwm "$daemon")
   kill "$daemon"
   wait "$daemon" 2>/dev/null || true
   wait 2>/dev/null || true
@@ -60,8 +61,8 @@ run() {
     --delete-topics "$topic.keyed" --delete-topics "$topic.state" >/dev/null 2>&1 || true
   ((decided >= alerts)) || echo "   warning: only $decided of $alerts alerts decided" >&2
   printf '%s round %d: %s alerts/s; CPU daemon %s s + broker %s s = %s s; %s hand-offs; peak RSS %s MiB\n' \
-    "$bin" "$2" "$rate" "$dc" "$bc" "$(awk -v a="$dc" -v b="$bc" 'BEGIN {printf "%.2f", a + b}')" "$handoffs" "$rss"
-  echo "$rate $(awk -v a="$dc" -v b="$bc" 'BEGIN {printf "%.2f", a + b}')" >&3
+    "$bin" "$2" "$rate" "$dc" "$bc" "$total" "$handoffs" "$rss"
+  echo "$rate $total" >&3
 }
 
 declare -A rates cpus
