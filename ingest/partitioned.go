@@ -115,6 +115,11 @@ type PartitionedOptions struct {
 	// partitioned stage.
 	Topic   string
 	GroupID string
+	// Handoff, when set, holds the events this process's first stage
+	// produced to the keyed topic, which are then taken instead of
+	// decoded from their messages (LocalHandoff). The consumer marks the
+	// partitions it processes as owned.
+	Handoff *LocalHandoff
 	// MaxBatchEvents bounds the events handed to a worker at once, give
 	// or take those of one message (a message of the keyed topic holds a
 	// batch of events).
@@ -337,6 +342,10 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 		c.mu.Unlock()
 		w.Close()
 	}()
+	if h := c.opts.Handoff; h != nil {
+		h.Own(partition, true)
+		defer h.Own(partition, false)
+	}
 	log.Info("partition assigned", zap.Int64("committed", committed), zap.Int64("from", offset), zap.Duration("restore", time.Since(restoreStart)))
 
 	d, err := NewDialer(c.cfg)
@@ -538,12 +547,17 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 				continue
 			}
 			if len(m.Value) > c.cfg.MaxMessageBytes && c.cfg.MaxMessageBytes > 0 {
+				c.take(m) // dropped with the message
 				c.metrics.rejected(TransportKafka, ReasonTooLarge, 1)
 				dls = append(dls, newDeadLetter(m, ReasonTooLarge, fmt.Sprintf("message of %d bytes is over the limit of %d (kafka.max_message_bytes)", len(m.Value), c.cfg.MaxMessageBytes)))
 				continue
 			}
 			var errs []DecodeError
-			events, errs = dec.DecodeKeyed(m.Value, now, events)
+			if held, ok := c.take(m); ok {
+				events = append(events, held...)
+			} else {
+				events, errs = dec.DecodeKeyed(m.Value, now, events)
+			}
 			if len(errs) > 0 {
 				c.metrics.rejected(TransportKafka, ReasonInvalidEvent, len(errs))
 				dls = append(dls, newDeadLetter(m, ReasonInvalidEvent, describeErrors(errs)))
@@ -581,6 +595,15 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 		}
 		idle.Reset(c.opts.IdleInterval)
 	}
+}
+
+// take returns the events the first stage of this process handed over
+// for m (Handoff), if it still holds them.
+func (c *PartitionedConsumer) take(m *kafka.Message) ([]event.Event, bool) {
+	if c.opts.Handoff == nil || len(m.Headers) == 0 {
+		return nil, false
+	}
+	return c.opts.Handoff.Take(m)
 }
 
 // memberDataBalancers are kafka-go's default balancers (range, then round

@@ -6,11 +6,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
@@ -203,5 +205,112 @@ func TestPartitionedHandsOverMidBatch(t *testing.T) {
 	}
 	if lastNext != messages {
 		t.Errorf("last hand-off's next offset %d, want %d", lastNext, messages)
+	}
+}
+
+// TestPartitionedTakesHandedOffEvents (real broker): a message whose
+// events this process's first stage handed over is not decoded, its held
+// events are processed in its place; a message whose events were dropped,
+// or that another process handed over, is decoded. The partition is owned
+// while it is processed and released after.
+func TestPartitionedTakesHandedOffEvents(t *testing.T) {
+	broker := os.Getenv("CORRELATORD_TEST_KAFKA")
+	if broker == "" {
+		t.Skip("CORRELATORD_TEST_KAFKA is not set (make test starts the dev broker and sets it)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := KafkaConfig{Brokers: []string{broker}, DialTimeout: 10 * time.Second, MaxMessageBytes: 1 << 20}
+	topic := fmt.Sprintf("handoff_%d", time.Now().UnixNano())
+	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 30 * time.Second}
+	if _, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = DeleteTopics(context.Background(), cfg, []string{topic}) })
+
+	reg := prometheus.NewRegistry()
+	h := NewLocalHandoff(1000, time.Minute, nil, reg)
+	other := NewLocalHandoff(1000, time.Minute, nil, prometheus.NewRegistry())
+	h.Own(0, true) // as the consumer will: Put holds only for owned partitions
+	other.Own(0, true)
+	const perMessage = 5
+	var want []string
+	msgs := make([]kafka.Message, 4)
+	for m := range msgs {
+		buf := AppendKeyedBatchHeader(nil)
+		held := make([]event.Event, perMessage)
+		for i := range perMessage {
+			ev := event.Event{ID: fmt.Sprintf("e%d-%d", m, i), Time: time.Unix(1_700_000_000, 0).UTC(),
+				Source: "test", Kind: event.KindAlert, Status: event.StatusFiring, Severity: event.SeverityMajor,
+				Labels: map[string]string{"alertname": "A"}, Fingerprint: "0123456789abcdef"}
+			buf = AppendKeyedBatchEvent(buf, &ev)
+			// Held events differ from the message's only by id, so the
+			// log shows which way each came.
+			held[i] = ev
+			held[i].ID = "held-" + ev.ID
+		}
+		msgs[m] = kafka.Message{Partition: 0, Value: buf}
+		switch m {
+		case 1: // handed over: taken
+			hdr, _ := h.Put(0, held)
+			msgs[m].Headers = []kafka.Header{hdr}
+		case 2: // handed over, then dropped: decoded
+			hdr, _ := h.Put(0, held)
+			msgs[m].Headers = []kafka.Header{hdr}
+			h.Take(&msgs[m])
+		case 3: // another process's: decoded
+			hdr, _ := other.Put(0, held)
+			msgs[m].Headers = []kafka.Header{hdr}
+		}
+		for i := range perMessage {
+			if m == 1 {
+				want = append(want, held[i].ID)
+			} else {
+				want = append(want, fmt.Sprintf("e%d-%d", m, i))
+			}
+		}
+	}
+	w, err := NewPartitionWriter(cfg, topic, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+
+	var log handOffLog
+	c := NewPartitionedConsumer(cfg, PartitionedOptions{Topic: topic, GroupID: topic, MaxBatchEvents: 100,
+		CommitInterval: 100 * time.Millisecond, Limits: DefaultLimits, Defaults: event.DefaultDefaults, Handoff: h},
+		func(context.Context, int, int64) (PartitionWorker, int64, error) {
+			return &recordingWorker{log: &log}, kafka.FirstOffset, nil
+		}, &recordingDLQ{log: &log}, NewMetrics(reg), reg, zap.NewNop())
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	var got []string
+	for len(got) < len(want) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+		log.mu.Lock()
+		got = got[:0]
+		for _, e := range log.entries {
+			got = append(got, e.ids...)
+		}
+		log.mu.Unlock()
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events handed to the worker:\n%v\nwant\n%v", got, want)
+	}
+	if h.Owns(0) {
+		t.Error("the partition is still owned after the consumer stopped")
+	}
+	// The consumer took message 1's; message 2's the test took itself.
+	if n := testutil.ToFloat64(h.taken); n != 2*perMessage {
+		t.Errorf("%v events taken, want %d", n, 2*perMessage)
 	}
 }

@@ -72,6 +72,7 @@ func TestBadConfigs(t *testing.T) {
 		"state-interval.bad.yml":   "kafka.state_interval: must be at least commit_interval (2s), got 1s",
 		"update-interval.bad.yml":  "incidents.update_interval: must not be negative, got -1s",
 		"fetch-wait.bad.yml":       "kafka.fetch_wait: must be between 0 and 5s, got 1m0s",
+		"local-handoff.bad.yml":    "kafka.local_handoff_events: must be >= 0 (0 turns the hand-off off), got -1",
 	}
 	for file, want := range table {
 		t.Run(file, func(t *testing.T) {

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/correlatord/correlatord/correlate"
@@ -207,4 +210,116 @@ func TestKeyerBackpressureHonoursContexts(t *testing.T) {
 	if err := <-blocked; err != nil {
 		t.Fatalf("the blocked caller, once the broker is back: %v", err)
 	}
+}
+
+// instanceBinder binds the events whose instance label it knows.
+type instanceBinder map[string]string
+
+func (b instanceBinder) Bind(e *event.Event) (string, bool) {
+	ci, ok := b[e.Labels["instance"]]
+	return ci, ok
+}
+
+// TestKeyerHandOffEqualsDecoding: what the first stage hands to the
+// stateful stage of its process for a message is exactly what decoding
+// the message gives, for events as each decoder makes them (Alertmanager
+// webhook and API v2 lists, canonical events, times in other zones, a CI
+// set by binding); the log stage's events and partitions owned elsewhere
+// are not handed over.
+func TestKeyerHandOffEqualsDecoding(t *testing.T) {
+	cfg := correlate.DefaultConfig()
+	cfg.GroupBy = []string{"instance"}
+	const partitions = 4
+	w := &flakyWriter{}
+	k := newKeyer(w, instanceBinder{"host-1": "ci-bound", "host-2": "ci-bound", "host-3": "ci-bound", "host-4": "ci-bound"}, newPartitionKeyer(nil, &cfg), partitions, 1500, nil, nil)
+	k.handoff = ingest.NewLocalHandoff(100000, time.Minute, nil, prometheus.NewRegistry())
+	for p := range partitions - 1 { // the last partition is another instance's
+		k.handoff.Own(p, true)
+	}
+	ctx := context.Background()
+	dec := ingest.NewDecoder(ingest.DefaultLimits, event.DefaultDefaults)
+	now := time.Date(2026, 11, 25, 4, 0, 0, 0, time.UTC)
+	var all []event.Event
+	for _, in := range []struct {
+		file   string
+		format ingest.Format
+	}{
+		{"webhook.json", ingest.FormatAlertmanagerWebhook},
+		{"alertlist.json", ingest.FormatAlertList},
+		{"events.jsonl", ingest.FormatEvents},
+		{"events.json", ingest.FormatEvents},
+		{"event.json", ingest.FormatEvents},
+	} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "ingest", "testdata", "decode", in.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, errs := dec.Decode(in.format, data, now, nil)
+		if len(errs) > 0 || len(evs) == 0 {
+			t.Fatalf("%s: %d events, %v", in.file, len(evs), errs)
+		}
+		all = append(all, evs...)
+	}
+	zoned := keyerTestEvents(t, 40)
+	for i := range zoned {
+		zoned[i].Time = zoned[i].Time.In(time.FixedZone("CET", 3600))
+		if i%3 == 0 {
+			zoned[i].CI = "ci-" + zoned[i].Labels["instance"]
+		}
+	}
+	all = append(all, zoned...)
+	if _, err := (handingOff{k}).Handle(ctx, all); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.WaitDurable(ctx, uint64(len(all))); err != nil {
+		t.Fatal(err)
+	}
+	taken, bound := 0, 0
+	for i := range w.got {
+		m := &w.got[i]
+		decoded, errs := dec.DecodeKeyed(m.Value, now, nil)
+		if len(errs) > 0 {
+			t.Fatalf("message %d does not decode: %v", i, errs)
+		}
+		held, ok := k.handoff.Take(m)
+		if m.Partition == partitions-1 {
+			if ok || len(m.Headers) > 0 {
+				t.Fatalf("message %d to a partition not owned was handed over", i)
+			}
+			continue
+		}
+		if !ok {
+			t.Fatalf("message %d to owned partition %d was not handed over", i, m.Partition)
+		}
+		if !reflect.DeepEqual(held, decoded) {
+			t.Fatalf("message %d: handed over\n%+v\ndecoded\n%+v", i, held, decoded)
+		}
+		taken += len(held)
+		for _, ev := range held {
+			if ev.CI == "ci-bound" {
+				bound++
+			}
+		}
+	}
+	if bound == 0 {
+		t.Fatal("no event handed over was bound to a CI by the first stage")
+	}
+	if taken == 0 || taken == len(all) {
+		t.Fatalf("%d of %d events handed over: the test covers no owned or no foreign partition", taken, len(all))
+	}
+
+	// The log stage's events stay its own: plain Handle hands nothing over.
+	w.got = nil
+	if _, err := k.Handle(ctx, zoned); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.WaitDurable(ctx, uint64(len(all)+len(zoned))); err != nil {
+		t.Fatal(err)
+	}
+	for i := range w.got {
+		if len(w.got[i].Headers) > 0 {
+			t.Fatalf("message %d of plain Handle carries %v", i, w.got[i].Headers)
+		}
+	}
+	k.Close(ctx)
 }

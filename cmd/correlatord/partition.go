@@ -134,6 +134,10 @@ type keyer struct {
 	messageBytes int
 	metrics      *ingest.Metrics // nil: none
 	logger       *zap.Logger
+	// handoff, when set, takes the events of handingOff's callers
+	// (handOver), so the stateful stage of this process does not decode
+	// them again.
+	handoff *ingest.LocalHandoff
 
 	queue chan keyedBatch
 	stop  context.CancelFunc
@@ -210,6 +214,13 @@ const keyedMessageBytes = 256 << 10
 // (ingest.AppendKeyedBatchEvent). Events of one key stay in order, as they
 // are in one partition.
 func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error) {
+	return k.handle(ctx, events, false)
+}
+
+// handle is Handle; with handOff, the events of each message to a
+// partition this process owns are handed to k.handoff too, which then owns
+// them, maps included: the caller changes none of them afterwards.
+func (k *keyer) handle(ctx context.Context, events []event.Event, handOff bool) (uint64, error) {
 	b, _ := k.buffers.Get().(*keyedBuffers)
 	if b == nil {
 		b = new(keyedBuffers)
@@ -249,6 +260,7 @@ func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error
 	buf := slices.Grow(b.buf[:0], int((int64(n)+int64(k.partitions))*k.eventBytes.Load()*9/8))
 	for p := range k.partitions {
 		run := b.byPart[starts[p]:starts[p+1]]
+		hold := handOff && k.handoff != nil && len(run) > 0 && k.handoff.Owns(p)
 		for len(run) > 0 {
 			start := len(buf)
 			buf = ingest.AppendKeyedBatchHeader(buf)
@@ -265,6 +277,9 @@ func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error
 				i++
 			}
 			msgs = append(msgs, kafka.Message{Partition: p, Value: buf[start:len(buf):len(buf)]})
+			if hold {
+				k.handOver(&msgs[len(msgs)-1], events, run[:i], b.cis)
+			}
 			run = run[i:]
 		}
 	}
@@ -289,6 +304,40 @@ func (k *keyer) Handle(ctx context.Context, events []event.Event) (uint64, error
 	}
 	k.accepted = pos
 	return pos, nil
+}
+
+// handOver gives k.handoff the events of m, events[idx] for idx in run
+// with their CIs, as the stateful stage would decode them from m, and
+// marks m with the header that finds them.
+func (k *keyer) handOver(m *kafka.Message, events []event.Event, run []int32, cis []string) {
+	held := make([]event.Event, len(run))
+	for j, i := range run {
+		held[j] = events[i]
+		held[j].CI = cis[i]
+		// The keyed topic carries the instant, in UTC and without a
+		// monotonic reading, as the decoder returns it.
+		if !held[j].Time.IsZero() {
+			held[j].Time = held[j].Time.UTC()
+		}
+	}
+	if hdr, ok := k.handoff.Put(m.Partition, held); ok {
+		m.Headers = []kafka.Header{hdr}
+	}
+}
+
+// localHandoffMaxAge is how long the hand-off holds a message's events
+// for the stateful stage of this process: longer than it lags in a storm,
+// so that only events it will not fetch (their partition moved, their
+// produce failed) are dropped by age.
+const localHandoffMaxAge = time.Minute
+
+// handingOff is the keyer for callers whose events are theirs to give
+// away (keyer.handle with handOff): the HTTP endpoints and the input
+// topics' consumer, which decode fresh events and keep none of their maps.
+type handingOff struct{ *keyer }
+
+func (h handingOff) Handle(ctx context.Context, events []event.Event) (uint64, error) {
+	return h.handle(ctx, events, true)
 }
 
 // produceLoop produces the queued batches in order until the queue is

@@ -276,6 +276,17 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 		cleanups = append(cleanups, commands.Close)
 		state.commands = &commandRouter{writer: commands}
 		first = newKeyer(keyed, binder, newPartitionKeyer(topology, &cfg.Correlate), partitions, kc.MaxMessageBytes, ingestMetrics, logger)
+		// The events the HTTP endpoints and the input topics' consumer
+		// decode are theirs to give away: the stateful stage of this
+		// process takes them from the hand-off instead of decoding them
+		// again. The log stage keeps its own (firstOwn).
+		var handoff *ingest.LocalHandoff
+		firstOwn := ingest.Handler(first)
+		if n := *kc.LocalHandoffEvents; n > 0 {
+			handoff = ingest.NewLocalHandoff(n, localHandoffMaxAge, time.Now, reg)
+			first.handoff = handoff
+			firstOwn = handingOff{first}
+		}
 		if kc.IngestTopic != "" {
 			producer, err := ingest.NewWriter(kc, kc.IngestTopic, logger)
 			if err != nil {
@@ -287,7 +298,7 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 			// What the HTTP endpoints accept goes straight to the keyed
 			// topic, bound and keyed as the first stage does; a request
 			// is answered once the broker has it.
-			forwarder = &ingest.PipelineForwarder{Handler: first}
+			forwarder = &ingest.PipelineForwarder{Handler: firstOwn}
 		}
 		cleanups = append(cleanups, func() error {
 			// After the orderly Close at shutdown this returns at once; on
@@ -297,7 +308,7 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 			first.Close(ctx)
 			return nil
 		})
-		consumer = ingest.NewConsumer(reader, dlq, first, ingest.ConsumerOptions{
+		consumer = ingest.NewConsumer(reader, dlq, firstOwn, ingest.ConsumerOptions{
 			Format:          kc.Format,
 			MaxMessageBytes: kc.MaxMessageBytes,
 			MaxBatchEvents:  kc.MaxBatchEvents,
@@ -344,6 +355,7 @@ func runDaemon(ctx context.Context, flags commonFlags, opts runOptions, reload <
 			Limits:         cfg.limits(),
 			Defaults:       cfg.eventDefaults(),
 			MemberData:     memberDataOf(opts.advertiseURL),
+			Handoff:        handoff,
 		}, state.open, dlq, ingestMetrics, reg, logger)
 		if opts.advertiseURL != "" {
 			source := &groupPeers{self: opts.advertiseURL, members: partitioned.Members, now: time.Now, logger: logger}
