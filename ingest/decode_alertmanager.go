@@ -183,6 +183,11 @@ func (d *Decoder) decodeAlert(v *fastjson.Value, api bool, now time.Time, e *eve
 	if err := d.collectLabels("annotations", annotations, false); err != nil {
 		return err
 	}
+	if n := len(t.labels) - nLabels; len(url) > 0 && n >= d.limits.MaxLabels && !t.hasName(nLabels, generatorURLAnnotation) {
+		// The generator URL becomes an annotation of its own, which the
+		// event's limit counts too (DecodeKeyed, the canonical decoder).
+		return errorf("annotations", "%d annotations and generatorURL, more than the limit of %d", n, d.limits.MaxLabels)
+	}
 	urlRef := t.add(url)
 	var printedRef, idRef strRef
 	haveFingerprint := false

@@ -147,6 +147,18 @@ func (t *eventStrings) addFingerprint(n int) (ref strRef, ok bool) {
 	return strRef{start: int32(start), end: int32(len(t.buf))}, true
 }
 
+// hasName reports whether a label from t.labels[from:] is named name (a
+// name held apart, over packMax, is not compared: it is longer than any
+// name this is asked about).
+func (t *eventStrings) hasName(from int, name string) bool {
+	for _, l := range t.labels[from:] {
+		if string(t.bytes(l.name)) == name {
+			return true
+		}
+	}
+	return false
+}
+
 // labelMap returns the labels from t.labels[from:to] as a map with room for
 // extra more.
 func (t *eventStrings) labelMap(from, to, extra int) map[string]string {

@@ -426,6 +426,12 @@ func TestDecodeErrors(t *testing.T) {
 		{name: "too many annotations", format: FormatAlertmanagerWebhook, limits: Limits{MaxLabels: 4},
 			payload: webhook(strings.Replace(amAlert(""), `{"summary":"s"}`, labelsJSON(5), 1)),
 			errs:    []string{`0 alerts[0].annotations: 5 annotations, more than the limit of 4`}},
+		{name: "annotations at the limit and a generatorURL", format: FormatAlertmanagerWebhook, limits: Limits{MaxLabels: 4},
+			payload: webhook(strings.Replace(amAlert(""), `{"summary":"s"}`, labelsJSON(4), 1)),
+			errs:    []string{`0 alerts[0].annotations: 4 annotations and generatorURL, more than the limit of 4`}},
+		{name: "annotations at the limit and a generatorURL, API v2", format: FormatAlertList, limits: Limits{MaxLabels: 4},
+			payload: `[` + strings.Replace(amAlert(""), `{"summary":"s"}`, labelsJSON(4), 1) + `]`,
+			errs:    []string{`0 alerts[0].annotations: 4 annotations and generatorURL, more than the limit of 4`}},
 		{name: "too long label value", format: FormatAlertmanagerWebhook,
 			payload: webhook(strings.Replace(amAlert(""), `"i:9100"`, `"`+long+`"`, 1)),
 			errs:    []string{`0 alerts[0].labels.instance: value is 8193 bytes, more than the limit of 8192`}},
@@ -861,5 +867,25 @@ func TestDecodeAlertListFingerprint(t *testing.T) {
 				t.Errorf("id %s, want %s", e.ID, want)
 			}
 		})
+	}
+}
+
+// TestGeneratorURLWithinAnnotationLimit: the generator URL is an
+// annotation of the event, counted by its limit: at the limit, an alert
+// whose annotations already name it is accepted (the URL replaces it), and
+// the event then decodes from the keyed topic too.
+func TestGeneratorURLWithinAnnotationLimit(t *testing.T) {
+	limits := Limits{MaxLabels: 4}
+	d := NewDecoder(limits, event.DefaultDefaults)
+	annotations := `{"generator_url":"old","a":"1","b":"2","c":"3"}`
+	evs, errs := d.Decode(FormatAlertmanagerWebhook, []byte(webhook(strings.Replace(amAlert(""), `{"summary":"s"}`, annotations, 1))), time.Now(), nil)
+	if len(errs) > 0 || len(evs) != 1 {
+		t.Fatalf("decode: %d events, %v", len(evs), errs)
+	}
+	if got := evs[0].Annotations[generatorURLAnnotation]; got != "http://p/g" || len(evs[0].Annotations) != 4 {
+		t.Fatalf("annotations %v: want 4 with generator_url the alert's URL", evs[0].Annotations)
+	}
+	if _, errs := d.DecodeKeyed(AppendKeyedBatchEvent(AppendKeyedBatchHeader(nil), &evs[0]), time.Now(), nil); len(errs) > 0 {
+		t.Fatalf("the event does not decode from the keyed topic: %v", errs)
 	}
 }

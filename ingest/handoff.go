@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -47,7 +48,7 @@ type LocalHandoff struct {
 	head    int
 	owned   map[int]bool
 
-	taken, refused, expired prometheus.Counter
+	taken, refused, dropped prometheus.Counter
 }
 
 type handoffEntry struct {
@@ -71,9 +72,9 @@ func NewLocalHandoff(maxEvents int, maxAge time.Duration, now func() time.Time, 
 	_, _ = rand.Read(h.nonce[:]) // never fails (crypto/rand)
 	events := promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 		Name: "correlator_ingest_handoff_events_total",
-		Help: "Events of the keyed topic handed from the first stage to the stateful stage in process, by result: taken (not decoded again), refused (the hand-off was full: decoded from the message), expired (held longer than the maximum age, or their partition was released: decoded if fetched here).",
+		Help: "Events of the keyed topic handed from the first stage to the stateful stage in process, by result: taken (not decoded again), refused (the hand-off was full: decoded from the message), dropped (held longer than the maximum age, their partition released, their message not produced or dead-lettered, or over the limits the decoder applies: decoded if fetched here).",
 	}, []string{"result"})
-	h.taken, h.refused, h.expired = events.WithLabelValues("taken"), events.WithLabelValues("refused"), events.WithLabelValues("expired")
+	h.taken, h.refused, h.dropped = events.WithLabelValues("taken"), events.WithLabelValues("refused"), events.WithLabelValues("dropped")
 	return h
 }
 
@@ -134,14 +135,41 @@ func (h *LocalHandoff) Put(partition int, events []event.Event) (hdr kafka.Heade
 // false when m carries no header of this process's hand-off, or its
 // events were dropped. The caller owns the events.
 func (h *LocalHandoff) Take(m *kafka.Message) (events []event.Event, ok bool) {
+	return h.remove(m, func([]event.Event) bool { return true })
+}
+
+// TakeWithin is Take for a consumer that decodes with limits l: events
+// not all within them (keyedWithin) are dropped, so that decoding the
+// message reports them as it always did.
+func (h *LocalHandoff) TakeWithin(m *kafka.Message, l Limits) ([]event.Event, bool) {
+	l = l.withDefaults()
+	return h.remove(m, func(evs []event.Event) bool { return keyedWithin(l, evs) })
+}
+
+// Discard drops the events held for m, if any: its message is not
+// processed as it is (dead-lettered, or not produced at all).
+func (h *LocalHandoff) Discard(m *kafka.Message) {
+	h.remove(m, func([]event.Event) bool { return false })
+}
+
+// remove removes the events held for m, and returns them if take says so.
+func (h *LocalHandoff) remove(m *kafka.Message, take func([]event.Event) bool) ([]event.Event, bool) {
 	seq, ok := h.seqOf(m)
 	if !ok {
 		return nil, false
 	}
+	now := h.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	// Taking expires too, so that what is left behind when the first
+	// stage goes quiet does not wait for its next Put.
+	h.expire(now)
 	e, ok := h.entries[seq]
 	if !ok {
+		return nil, false
+	}
+	if !take(e.events) {
+		h.drop(seq, e)
 		return nil, false
 	}
 	delete(h.entries, seq)
@@ -184,7 +212,7 @@ func (h *LocalHandoff) expire(now time.Time) {
 func (h *LocalHandoff) drop(seq uint64, e handoffEntry) {
 	delete(h.entries, seq)
 	h.held -= len(e.events)
-	h.expired.Add(float64(len(e.events)))
+	h.dropped.Add(float64(len(e.events)))
 }
 
 // Held returns the number of events held.
@@ -192,4 +220,30 @@ func (h *LocalHandoff) Held() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.held
+}
+
+// keyedWithin reports whether the events are within the limits DecodeKeyed
+// applies to what it decodes: the counts of labels and annotations, the
+// size of every string field, and valid UTF-8 in the CI, which binding
+// takes from the CMDB rather than from a decoded payload. The first stage's
+// decoders apply the same limits to what they read, so this fails only
+// for what the first stage adds: a bound CI, or an annotation the decoder
+// derives. A message with such an event is decoded instead of taken, so
+// that it is reported as it always was.
+func keyedWithin(l Limits, events []event.Event) bool {
+	for i := range events {
+		e := &events[i]
+		if len(e.Labels) > l.MaxLabels || len(e.Annotations) > l.MaxLabels {
+			return false
+		}
+		for _, s := range [...]string{e.ID, e.Source, string(e.Kind), string(e.Status), string(e.Severity), e.CI, e.Summary, e.Fingerprint} {
+			if len(s) > l.MaxLabelBytes {
+				return false
+			}
+		}
+		if !utf8.ValidString(e.CI) {
+			return false
+		}
+	}
+	return true
 }

@@ -113,18 +113,70 @@ func TestLocalHandoffBounds(t *testing.T) {
 	if _, ok := h.Take(&kafka.Message{Headers: []kafka.Header{first}}); ok {
 		t.Fatal("events older than the maximum age were taken")
 	}
-	if got := handoffCount(t, reg, "expired"); got != 2 {
-		t.Fatalf("expired %d, want 2", got)
+	if got := handoffCount(t, reg, "dropped"); got != 2 {
+		t.Fatalf("dropped %d, want 2", got)
 	}
 	// Partition 1 moves to another instance: what was held for it goes.
 	h.Own(1, false)
 	if _, ok := h.Take(&kafka.Message{Headers: []kafka.Header{second}}); ok {
 		t.Fatal("events of a released partition were taken")
 	}
-	if h.Held() != 1 || handoffCount(t, reg, "expired") != 3 {
-		t.Fatalf("held %d, expired %d; want 1 and 3", h.Held(), handoffCount(t, reg, "expired"))
+	if h.Held() != 1 || handoffCount(t, reg, "dropped") != 3 {
+		t.Fatalf("held %d, dropped %d; want 1 and 3", h.Held(), handoffCount(t, reg, "dropped"))
 	}
 	if h.Owns(1) || !h.Owns(0) {
 		t.Fatal("Owns does not follow Own")
+	}
+}
+
+// TestLocalHandoffDropsWhatIsNotTaken: Discard (a dead-lettered or never
+// produced message) and TakeWithin on events over the decoder's limits
+// drop the events, so the message is decoded and reported as before; a
+// fetch expires what is left behind as a Put does.
+func TestLocalHandoffDropsWhatIsNotTaken(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	now := time.Date(2026, 11, 25, 4, 0, 0, 0, time.UTC)
+	h := NewLocalHandoff(100, 10*time.Second, func() time.Time { return now }, reg)
+	h.Own(0, true)
+	msg := func(evs []event.Event) *kafka.Message {
+		hdr, ok := h.Put(0, evs)
+		if !ok {
+			t.Fatal("Put refused")
+		}
+		return &kafka.Message{Headers: []kafka.Header{hdr}}
+	}
+	discarded := msg(handoffEvents("a"))
+	h.Discard(discarded)
+	if _, ok := h.Take(discarded); ok {
+		t.Fatal("a discarded message's events were taken")
+	}
+	limits := Limits{MaxLabels: 2, MaxLabelBytes: 16}
+	for name, e := range map[string]event.Event{
+		"labels":      {ID: "b", Labels: map[string]string{"a": "1", "b": "2", "c": "3"}},
+		"annotations": {ID: "c", Annotations: map[string]string{"a": "1", "b": "2", "c": "3"}},
+		"long ci":     {ID: "d", CI: "a-ci-id-longer-than-16-bytes"},
+		"bad ci":      {ID: "e", CI: "\xff"},
+	} {
+		m := msg([]event.Event{{ID: "ok"}, e})
+		if got, ok := h.TakeWithin(m, limits); ok {
+			t.Errorf("%s: taken %v, over the limits", name, got)
+		}
+	}
+	within := msg([]event.Event{{ID: "f", CI: "ci-1", Labels: map[string]string{"a": "1", "b": "2"}}})
+	if got, ok := h.TakeWithin(within, limits); !ok || got[0].ID != "f" {
+		t.Fatalf("TakeWithin(events within the limits) = %v, %v", got, ok)
+	}
+	if d, tk := handoffCount(t, reg, "dropped"), handoffCount(t, reg, "taken"); d != 9 || tk != 1 {
+		t.Fatalf("dropped %d, taken %d; want 9 and 1", d, tk)
+	}
+	left := msg(handoffEvents("g"))
+	other := msg(handoffEvents("h"))
+	now = now.Add(11 * time.Second)
+	h.Take(other) // expired itself; the fetch of it expires "g" too
+	if h.Held() != 0 {
+		t.Fatalf("%d events held after a fetch past their age", h.Held())
+	}
+	if _, ok := h.Take(left); ok {
+		t.Fatal("an expired message's events were taken")
 	}
 }

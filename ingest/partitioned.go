@@ -547,7 +547,9 @@ func (c *PartitionedConsumer) runPartition(ctx context.Context, gen *kafka.Gener
 				continue
 			}
 			if len(m.Value) > c.cfg.MaxMessageBytes && c.cfg.MaxMessageBytes > 0 {
-				c.take(m) // dropped with the message
+				if c.opts.Handoff != nil {
+					c.opts.Handoff.Discard(m) // dead-lettered with the message
+				}
 				c.metrics.rejected(TransportKafka, ReasonTooLarge, 1)
 				dls = append(dls, newDeadLetter(m, ReasonTooLarge, fmt.Sprintf("message of %d bytes is over the limit of %d (kafka.max_message_bytes)", len(m.Value), c.cfg.MaxMessageBytes)))
 				continue
@@ -603,7 +605,7 @@ func (c *PartitionedConsumer) take(m *kafka.Message) ([]event.Event, bool) {
 	if c.opts.Handoff == nil || len(m.Headers) == 0 {
 		return nil, false
 	}
-	return c.opts.Handoff.Take(m)
+	return c.opts.Handoff.TakeWithin(m, c.opts.Limits)
 }
 
 // memberDataBalancers are kafka-go's default balancers (range, then round

@@ -321,5 +321,16 @@ func TestKeyerHandOffEqualsDecoding(t *testing.T) {
 			t.Fatalf("message %d of plain Handle carries %v", i, w.got[i].Headers)
 		}
 	}
+	if n := k.handoff.Held(); n != 0 {
+		t.Fatalf("%d events held after every message was taken", n)
+	}
+	// A write the first stage refuses is never produced: nothing of it
+	// stays held.
 	k.Close(ctx)
+	if _, err := (handingOff{k}).Handle(ctx, zoned); err == nil {
+		t.Fatal("Handle after Close succeeded")
+	}
+	if n := k.handoff.Held(); n != 0 {
+		t.Fatalf("%d events held for a write that was refused", n)
+	}
 }

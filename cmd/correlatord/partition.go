@@ -290,16 +290,19 @@ func (k *keyer) handle(ctx context.Context, events []event.Event, handOff bool) 
 	select {
 	case k.send <- struct{}{}:
 	case <-ctx.Done():
+		k.unhand(msgs)
 		return 0, ctx.Err()
 	}
 	defer func() { <-k.send }()
 	if k.closed {
+		k.unhand(msgs)
 		return 0, fmt.Errorf("first stage stopped: %d events not produced", len(events))
 	}
 	pos := k.accepted + uint64(len(events))
 	select {
 	case k.queue <- keyedBatch{keyedBuffers: b, pos: pos}:
 	case <-ctx.Done():
+		k.unhand(msgs)
 		return 0, ctx.Err()
 	}
 	k.accepted = pos
@@ -322,6 +325,20 @@ func (k *keyer) handOver(m *kafka.Message, events []event.Event, run []int32, ci
 	}
 	if hdr, ok := k.handoff.Put(m.Partition, held); ok {
 		m.Headers = []kafka.Header{hdr}
+	}
+}
+
+// unhand drops what was handed over for msgs, which will not be produced
+// (the caller gave up, or the first stage stopped): it would otherwise be
+// held until it expires.
+func (k *keyer) unhand(msgs []kafka.Message) {
+	if k.handoff == nil {
+		return
+	}
+	for i := range msgs {
+		if len(msgs[i].Headers) > 0 {
+			k.handoff.Discard(&msgs[i])
+		}
 	}
 }
 
