@@ -68,6 +68,26 @@ func (d *recordingDLQ) WriteMessages(_ context.Context, msgs ...kafka.Message) e
 	return nil
 }
 
+// onePartitionTopic creates a topic of one partition named after prefix on
+// the test broker (skipping without one), deleted when the test ends, and
+// returns a configuration for it.
+func onePartitionTopic(ctx context.Context, t *testing.T, prefix string) (KafkaConfig, string) {
+	t.Helper()
+	broker := os.Getenv("CORRELATORD_TEST_KAFKA")
+	if broker == "" {
+		t.Skip("CORRELATORD_TEST_KAFKA is not set (make test starts the dev broker and sets it)")
+	}
+	cfg := KafkaConfig{Brokers: []string{broker}, DialTimeout: 10 * time.Second, MaxMessageBytes: 1 << 20}
+	topic := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
+	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 30 * time.Second}
+	if _, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = DeleteTopics(context.Background(), cfg, []string{topic}) })
+	return cfg, topic
+}
+
 // TestPartitionedHandsOverMidBatch checks the stateful stage's hand-off
 // within a fetch, against the real broker: once the events decoded from a
 // fetch's messages reach MaxBatchEvents, they go to the worker before the
@@ -75,20 +95,9 @@ func (d *recordingDLQ) WriteMessages(_ context.Context, msgs ...kafka.Message) e
 // dead letters of the messages before go out first; every event is handed
 // over once, in order.
 func TestPartitionedHandsOverMidBatch(t *testing.T) {
-	broker := os.Getenv("CORRELATORD_TEST_KAFKA")
-	if broker == "" {
-		t.Skip("CORRELATORD_TEST_KAFKA is not set (make test starts the dev broker and sets it)")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cfg := KafkaConfig{Brokers: []string{broker}, DialTimeout: 10 * time.Second, MaxMessageBytes: 1 << 20}
-	topic := fmt.Sprintf("midbatch_%d", time.Now().UnixNano())
-	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 30 * time.Second}
-	if _, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
-		{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = DeleteTopics(context.Background(), cfg, []string{topic}) })
+	cfg, topic := onePartitionTopic(ctx, t, "midbatch")
 
 	// Ten messages of 100 events, the fourth one not a batch at all: all
 	// are produced before the consumer starts, so that its first fetch
@@ -214,20 +223,9 @@ func TestPartitionedHandsOverMidBatch(t *testing.T) {
 // or that another process handed over, is decoded. The partition is owned
 // while it is processed and released after.
 func TestPartitionedTakesHandedOffEvents(t *testing.T) {
-	broker := os.Getenv("CORRELATORD_TEST_KAFKA")
-	if broker == "" {
-		t.Skip("CORRELATORD_TEST_KAFKA is not set (make test starts the dev broker and sets it)")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cfg := KafkaConfig{Brokers: []string{broker}, DialTimeout: 10 * time.Second, MaxMessageBytes: 1 << 20}
-	topic := fmt.Sprintf("handoff_%d", time.Now().UnixNano())
-	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 30 * time.Second}
-	if _, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
-		{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = DeleteTopics(context.Background(), cfg, []string{topic}) })
+	cfg, topic := onePartitionTopic(ctx, t, "handoff")
 
 	reg := prometheus.NewRegistry()
 	h := NewLocalHandoff(1000, time.Minute, nil, reg)
