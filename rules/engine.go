@@ -110,12 +110,21 @@ type alertState struct {
 	promoted            bool // the warning persisted and was passed on
 	class               Class
 	rule                string
-	trans               []int64 // ring of the last threshold+1 state changes
-	ti, tn              uint8
+	// changes are the alert's last state changes, kept once it changed
+	// state: most alerts never do, and a slice in every alert made the
+	// map's entries a fifth larger.
+	changes *changeRing
 	// held is the engine's copy of the last delivery of a pending warning
 	// (promoted by Tick) or of a flapping alert's held resolution
 	// (released by Tick once stable).
 	held *event.Event
+}
+
+// changeRing holds the times of an alert's last Threshold+1 state changes,
+// for flapping detection.
+type changeRing struct {
+	times  []int64
+	ti, tn uint8 // next slot, slots filled
 }
 
 type windowCache struct {
@@ -638,18 +647,19 @@ func (en *Engine) transition(fp uint64, st *alertState, nowNS int64) bool {
 		return false
 	}
 	n := en.cfg.Flapping.Threshold + 1
-	if len(st.trans) != n {
-		st.trans = make([]int64, n)
-		st.ti, st.tn = 0, 0
+	r := st.changes
+	if r == nil || len(r.times) != n {
+		r = &changeRing{times: make([]int64, n)}
+		st.changes = r
 	}
-	st.trans[st.ti] = nowNS
-	st.ti = uint8((int(st.ti) + 1) % n)
-	if int(st.tn) < n {
-		st.tn++
+	r.times[r.ti] = nowNS
+	r.ti = uint8((int(r.ti) + 1) % n)
+	if int(r.tn) < n {
+		r.tn++
 	}
 	// More than Threshold changes within Window: the oldest of the last
 	// Threshold+1 is inside the window.
-	if st.flapping || int(st.tn) < n || nowNS-st.trans[st.ti] > int64(en.cfg.Flapping.Window) {
+	if st.flapping || int(r.tn) < n || nowNS-r.times[r.ti] > int64(en.cfg.Flapping.Window) {
 		return false
 	}
 	st.flapping = true
@@ -662,7 +672,7 @@ func (en *Engine) transition(fp uint64, st *alertState, nowNS int64) bool {
 func (en *Engine) unflap(fp uint64, st *alertState) {
 	st.flapping = false
 	st.flapPassed = false
-	st.tn, st.ti = 0, 0
+	st.changes = nil
 	st.held = nil
 	delete(en.flapping, fp)
 }

@@ -72,7 +72,7 @@ cleanup() {
 trap cleanup EXIT
 correlatord=${AMCOMPARE_CORRELATORD:-bin/correlatord}
 [ -x "$correlatord" ] && [ -x bin/loadgen ] || { echo "run make build first" >&2; exit 1; }
-am=$(command -v prometheus-alertmanager || command -v alertmanager) || { echo "prometheus-alertmanager not installed" >&2; exit 1; }
+am=$(command -v prometheus-alertmanager || command -v alertmanager) || { echo "prometheus-alertmanager not installed (bash deploy/dev/up.sh alertmanager installs it)" >&2; exit 1; }
 
 now() { date +%s.%N; }
 wait_http() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.2; done; echo "no answer from $1" >&2; exit 1; }

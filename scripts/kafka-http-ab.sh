@@ -8,7 +8,9 @@
 # in turn, with Kafka on and grouping by instance, and waits until every
 # alert is decided. Per run it prints the accepted rate, the CPU time of the
 # daemon and of the broker from the first request until every alert was
-# decided, the stateful stage's hand-offs and peak RSS; at the end, each
+# decided, the stateful stage's batches, the events the first stage handed over
+# to it locally (and refused or dropped: those are decoded from the topic)
+# and peak RSS; at the end, each
 # binary's medians. On this shared machine the same build's CPU moves by a
 # third between minutes, so compare medians of interleaved runs, not single
 # runs. KAFKAAB_ALERTS and KAFKAAB_HOSTS change the storm; KAFKAAB_FETCH_WAIT
@@ -52,6 +54,10 @@ run() {
   bc=$(sub "$b0" "$(cpu "$broker")")
   total=$(awk -v a="$dc" -v b="$bc" 'BEGIN {printf "%.2f", a + b}')
   handoffs=$(metric "http://$addr" correlator_ingest_handle_duration_seconds_count)
+  local taken refused dropped
+  taken=$(curl -s "http://$addr/metrics" | awk '/^correlator_ingest_handoff_events_total\{result="taken"\}/ {print $NF}')
+  refused=$(curl -s "http://$addr/metrics" | awk '/^correlator_ingest_handoff_events_total\{result="refused"\}/ {print $NF}')
+  dropped=$(curl -s "http://$addr/metrics" | awk '/^correlator_ingest_handoff_events_total\{result="dropped"\}/ {print $NF}')
   rss=$(hwm "$daemon")
   kill "$daemon"
   wait "$daemon" 2>/dev/null || true
@@ -60,8 +66,8 @@ run() {
   bin/loadgen --kafka.brokers "$CORRELATORD_DEV_KAFKA" --delete-topics "$topic" --delete-topics "$topic.dlq" \
     --delete-topics "$topic.keyed" --delete-topics "$topic.state" >/dev/null 2>&1 || true
   ((decided >= alerts)) || echo "   warning: only $decided of $alerts alerts decided" >&2
-  printf '%s round %d: %s alerts/s; CPU daemon %s s + broker %s s = %s s; %s hand-offs; peak RSS %s MiB\n' \
-    "$bin" "$2" "$rate" "$dc" "$bc" "$total" "$handoffs" "$rss"
+  printf '%s round %d: %s alerts/s; CPU daemon %s s + broker %s s = %s s; %s batches; events handed over locally %s, refused %s, dropped %s; peak RSS %s MiB\n' \
+    "$bin" "$2" "$rate" "$dc" "$bc" "$total" "$handoffs" "${taken:-0}" "${refused:-0}" "${dropped:-0}" "$rss"
   echo "$rate $total" >&3
 }
 
