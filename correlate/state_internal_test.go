@@ -317,3 +317,41 @@ func TestRestoreKeepsAlertMaps(t *testing.T) {
 		t.Fatalf("a cut packed map restored with error %v", err)
 	}
 }
+
+// TestMemberRecordLeavesOutEmptyFields: a member record carries only the
+// fields that are set, and a record of every field (as builds before
+// 2026-11-25 wrote them, empty ones included) reads back as the same
+// member, as does a record without the empty ones.
+func TestMemberRecordLeavesOutEmptyFields(t *testing.T) {
+	labels := memberState{Member: Member{EventID: "e1", Reason: ReasonLabels, Offset: 2 * time.Second,
+		Severity: "major", Symptom: "HostDown"}, Seq: 7}
+	full := memberState{Member: Member{EventID: "e2", CI: "app1", Reason: ReasonTopology, RelatedCI: "db1",
+		Path: []string{"app1", "db1"}, Hops: 1, Offset: time.Second, MergedFrom: "INC-1", Severity: "minor",
+		Symptom: "Latency"}, Seq: 8}
+	v, err := segjson.Append(nil, []memberState{labels, full}, stateEncoding)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{`"CI"`, `"RelatedCI"`, `"Path"`, `"Hops"`, `"MergedFrom"`} {
+		if n := strings.Count(string(v), name); n != 1 {
+			t.Errorf("%s appears %d times, want once (only in the member that has it): %s", name, n, v)
+		}
+	}
+	var back []memberState
+	if err := segjson.Unmarshal(v, &back); err != nil {
+		t.Fatal(err)
+	}
+	old := `[{"EventID":"e1","CI":"","Reason":"labels","RelatedCI":"","Path":null,"Hops":0,"Offset":"2s","MergedFrom":"",` +
+		`"Severity":"major","Symptom":"HostDown","seq":7}]`
+	var fromOld []memberState
+	if err := segjson.Unmarshal([]byte(old), &fromOld); err != nil {
+		t.Fatal(err)
+	}
+	want := []memberState{labels, full}
+	if !reflect.DeepEqual(back, want) {
+		t.Errorf("read back %+v, want %+v", back, want)
+	}
+	if !reflect.DeepEqual(fromOld, want[:1]) {
+		t.Errorf("old record read back %+v, want %+v", fromOld, want[:1])
+	}
+}
