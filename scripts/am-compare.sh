@@ -331,7 +331,7 @@ for k in am http kafka kafka-http; do
   name=$([ $k = am ] && echo "Alertmanager" || echo "correlatord ($k)")
   per=$(awk -v m="${MEM[$k]}" -v n="$alerts" 'BEGIN {printf "%.0f", m * 1048576 / n}')
   done=${DONE[$k]}
-  [[ $done == *s ]] || done="$done s"
+  [[ $done == *[0-9] ]] && done="$done s" # a number of seconds, not a sentence
   echo "| $name | ${RATE[$k]} | ${CPU[$k]} µs | $done | ${MEM[$k]} MiB | $per B |"
 done
 # The rates of runs made one after the other differ with the load other
