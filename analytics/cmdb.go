@@ -39,7 +39,7 @@ func WriteTopology(ctx context.Context, c *Client, topo *cmdb.Topology, source s
 	cis := &chunkedInsert{ctx: ctx, conn: c.conn, query: "INSERT INTO " + db + ".cmdb_cis (version, id, type, name, criticality, support_group, aliases, attribute_keys, attribute_values, services, component)"}
 	var kv []string
 	topo.EachCI(func(ci *cmdb.CI) {
-		kv = sortedPairs(kv[:0], ci.Attributes)
+		kv = sortedMapPairs(kv[:0], ci.Attributes)
 		keys, vals := make([]string, 0, len(kv)/2), make([]string, 0, len(kv)/2)
 		for i := 0; i < len(kv); i += 2 {
 			keys, vals = append(keys, kv[i]), append(vals, kv[i+1])

@@ -9,7 +9,7 @@
 // The oldest supported server is ClickHouse 18.16. Everything here works on
 // it: batch INSERTs name their columns explicitly, event times are stored as
 // DateTime plus a UInt64 of Unix milliseconds (18.16 has no DateTime64), and
-// label maps are stored as parallel key/value arrays (18.16 has no Map).
+// labels are stored as parallel key/value arrays (18.16 has no Map).
 // Newer features are used only when the server has them: Open reads the
 // server version, and a migration can require a minimum version. A migration
 // whose requirement is not met is recorded as skipped and applied on a later

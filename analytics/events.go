@@ -78,8 +78,8 @@ func encodeEventRow(dst []byte, r *EventRow) []byte {
 	dst = appendSpillString(dst, string(e.Status))
 	dst = appendSpillString(dst, string(e.Severity))
 	dst = appendSpillString(dst, e.CI)
-	dst = appendSpillMap(dst, e.Labels)
-	dst = appendSpillMap(dst, e.Annotations)
+	dst = appendSpillLabels(dst, e.Labels)
+	dst = appendSpillLabels(dst, e.Annotations)
 	dst = appendSpillString(dst, e.Summary)
 	dst = appendSpillString(dst, e.Fingerprint)
 	dst = appendSpillTime(dst, r.ReceivedAt)
@@ -107,8 +107,8 @@ func decodeEventRow(rec []byte, r *EventRow) error {
 	e.Status = event.Status(rd.string())
 	e.Severity = event.Severity(rd.string())
 	e.CI = rd.string()
-	e.Labels = rd.stringMap()
-	e.Annotations = rd.stringMap()
+	e.Labels = rd.labels()
+	e.Annotations = rd.labels()
 	e.Summary = rd.string()
 	e.Fingerprint = rd.string()
 	r.ReceivedAt = rd.time()
@@ -191,9 +191,20 @@ func appendEventRow(b driver.Batch, r *EventRow) error {
 	return err
 }
 
-// sortedPairs appends to dst the keys of m, sorted, then their values in
-// the same order.
-func sortedPairs(dst []string, m map[string]string) []string {
+// sortedPairs appends to dst the names of ls, sorted as Labels are, then
+// their values in the same order.
+func sortedPairs(dst []string, ls event.Labels) []string {
+	for _, l := range ls {
+		dst = append(dst, l.Name)
+	}
+	for _, l := range ls {
+		dst = append(dst, l.Value)
+	}
+	return dst
+}
+
+// sortedMapPairs is sortedPairs for a map.
+func sortedMapPairs(dst []string, m map[string]string) []string {
 	start := len(dst)
 	for k := range m {
 		dst = append(dst, k)

@@ -19,14 +19,14 @@ func testEvent(i int) EventRow {
 	e := event.Event{
 		Time:   time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).Add(time.Duration(i) * 1234567 * time.Microsecond),
 		Source: "prometheus",
-		Labels: map[string]string{
+		Labels: event.FromMap(map[string]string{
 			"alertname": "HighLatency",
 			"service":   "checkout",
 			"instance":  "10.0.0." + strconv.Itoa(i%250) + ":9100",
 			"severity":  []string{"critical", "warning", "info", "major", "minor"}[i%5],
 			"job":       "node",
-		},
-		Annotations: map[string]string{"summary": "p99 above 2s", "runbook_url": "https://runbooks/latency"},
+		}),
+		Annotations: event.FromMap(map[string]string{"summary": "p99 above 2s", "runbook_url": "https://runbooks/latency"}),
 		CI:          "ci-" + strconv.Itoa(i%100),
 		Summary:     "p99 latency above 2s on checkout",
 	}

@@ -392,12 +392,12 @@ func TestIntegrationWriteEvents(t *testing.T) {
 		check("ci", ci, e.CI)
 		check("fingerprint", fp, e.Fingerprint)
 		check("summary", summary, e.Summary)
-		keys := slices.Sorted(mapsKeys(e.Labels))
+		keys := slices.Sorted(mapsKeys(e.Labels.Map()))
 		check("label_keys", lk, keys)
-		check("label_values", lv, valuesOf(e.Labels, keys))
-		akeys := slices.Sorted(mapsKeys(e.Annotations))
+		check("label_values", lv, valuesOf(e.Labels.Map(), keys))
+		akeys := slices.Sorted(mapsKeys(e.Annotations.Map()))
 		check("annotation_keys", ak, akeys)
-		check("annotation_values", av, valuesOf(e.Annotations, akeys))
+		check("annotation_values", av, valuesOf(e.Annotations.Map(), akeys))
 		if t.Failed() {
 			t.FailNow()
 		}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/correlatord/correlatord/event"
 )
 
 // The spill: where a Writer puts rows once BufferRows are held in memory.
@@ -314,14 +316,16 @@ func appendSpillTime(dst []byte, t time.Time) []byte {
 
 func appendSpillBool(dst []byte, b bool) []byte { return append(dst, boolCode(b)) }
 
-func appendSpillMap(dst []byte, m map[string]string) []byte {
-	if m == nil {
+// appendSpillLabels writes labels as builds before 2026-11-25 wrote the
+// maps they were: a count plus one (0 for nil), then each name and value.
+func appendSpillLabels(dst []byte, ls event.Labels) []byte {
+	if ls == nil {
 		return append(dst, 0)
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(m))+1)
-	for k, v := range m {
-		dst = appendSpillString(dst, k)
-		dst = appendSpillString(dst, v)
+	dst = binary.AppendUvarint(dst, uint64(len(ls))+1)
+	for _, l := range ls {
+		dst = appendSpillString(dst, l.Name)
+		dst = appendSpillString(dst, l.Value)
 	}
 	return dst
 }
@@ -412,7 +416,7 @@ func (r *spillReader) bool() bool {
 	return v
 }
 
-// count reads a count plus one written by appendSpillMap or
+// count reads a count plus one written by appendSpillLabels or
 // appendSpillStrings; nil is false for a nil map or slice. Every element
 // takes at least per bytes, which bounds what a corrupt count allocates.
 func (r *spillReader) count(per int) (n int, ok bool) {
@@ -427,17 +431,19 @@ func (r *spillReader) count(per int) (n int, ok bool) {
 	return int(c - 1), true
 }
 
-func (r *spillReader) stringMap() map[string]string {
+// labels reads what appendSpillLabels wrote, sorted: older spill files hold
+// a map's entries in its iteration order.
+func (r *spillReader) labels() event.Labels {
 	n, ok := r.count(2)
 	if !ok {
 		return nil
 	}
-	m := make(map[string]string, n)
-	for range n {
-		k := r.string()
-		m[k] = r.string()
+	ls := make(event.Labels, n)
+	for i := range ls {
+		ls[i].Name = r.string()
+		ls[i].Value = r.string()
 	}
-	return m
+	return event.SortLabels(ls)
 }
 
 func (r *spillReader) strings() []string {

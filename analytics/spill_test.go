@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/correlatord/correlatord/event"
 )
 
 func encodeInt(dst []byte, v *int) []byte { return binary.AppendVarint(dst, int64(*v)) }
@@ -542,7 +544,7 @@ func TestSpillCodecsRoundTrip(t *testing.T) {
 	fillValue(t, reflect.ValueOf(&ev).Elem(), 1)
 	roundTrip(t, EventsTable(), ev)
 	roundTrip(t, EventsTable(), EventRow{}) // zero times, nil maps
-	ev.Event.Labels, ev.Event.Annotations = map[string]string{}, nil
+	ev.Event.Labels, ev.Event.Annotations = event.FromMap(map[string]string{}), nil
 	roundTrip(t, EventsTable(), ev)
 
 	var tl TimelineRow
@@ -578,7 +580,7 @@ func TestSpillDecodeResets(t *testing.T) {
 
 func FuzzDecodeEventRow(f *testing.F) {
 	var ev EventRow
-	ev.Event.ID, ev.Event.Labels = "x", map[string]string{"a": "b"}
+	ev.Event.ID, ev.Event.Labels = "x", event.FromMap(map[string]string{"a": "b"})
 	f.Add(encodeEventRow(nil, &ev))
 	f.Add(encodeEventRow(nil, &EventRow{}))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})

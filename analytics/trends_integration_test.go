@@ -30,7 +30,7 @@ func trendEvents() []EventRow {
 			Time:     utc("2026-03-02 10:00:00").Add(time.Duration(i) * 6 * time.Second),
 			Source:   []string{"prometheus", "zabbix"}[i%2],
 			Severity: event.SeverityWarning,
-			Labels:   map[string]string{"alertname": "Down", "n": strconv.Itoa(i)},
+			Labels:   event.FromMap(map[string]string{"alertname": "Down", "n": strconv.Itoa(i)}),
 			CI:       "ci-" + strconv.Itoa(i),
 		}
 		if i%3 == 0 {

@@ -223,7 +223,7 @@ func newCodecWriter[T any](table string, s sender[T], encode func([]byte, *T) []
 // Append copies rows into the buffer and returns the position after them:
 // the number of rows ever accepted, these included. The rows of one call
 // are accepted together and stay contiguous. The copy is shallow: what the
-// rows point to (an event's label maps) must not change afterwards. While
+// rows point to (an event's labels) must not change afterwards. While
 // the buffer holds BufferRows rows (ClickHouse slow or down), Append
 // writes the rows to the spill if there is one and it has room, and
 // otherwise blocks until enough space frees or ctx is done; a call of more

@@ -392,7 +392,7 @@ func (t *Topology) BindNode(e *event.Event) (Node, bool) {
 		return NoNode, false
 	}
 	for _, l := range t.bindLabels {
-		v, ok := e.Labels[l]
+		v, ok := e.Labels.Lookup(l)
 		if !ok || v == "" {
 			continue
 		}

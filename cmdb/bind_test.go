@@ -58,7 +58,7 @@ func TestBind(t *testing.T) {
 		{"no labels", "", nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := &event.Event{CI: tc.ci, Labels: tc.labels}
+			e := &event.Event{CI: tc.ci, Labels: event.FromMap(tc.labels)}
 			got, ok := topo.Bind(e)
 			if ok != (tc.want != "") || got != tc.want {
 				t.Errorf("Bind = %q, %v; want %q", got, ok, tc.want)
@@ -80,11 +80,11 @@ func TestBindLabelsOption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &event.Event{Labels: map[string]string{"job": "batch", "instance": "kafka:9308"}}
+	e := &event.Event{Labels: event.FromMap(map[string]string{"job": "batch", "instance": "kafka:9308"})}
 	if got, _ := topo.Bind(e); got != "batch" {
 		t.Errorf("Bind with job first = %q, want batch", got)
 	}
-	if got, ok := topo.Bind(&event.Event{Labels: map[string]string{"host": "web-01"}}); ok {
+	if got, ok := topo.Bind(&event.Event{Labels: event.FromMap(map[string]string{"host": "web-01"})}); ok {
 		t.Errorf("host is not in the configured labels, yet bound to %q", got)
 	}
 }
@@ -96,7 +96,7 @@ func TestBindNoHostKeys(t *testing.T) {
 	if topo.bind.hostKeys {
 		t.Fatal("hostKeys set without a key with a port")
 	}
-	if got, _ := topo.Bind(&event.Event{Labels: map[string]string{"instance": "A.example.com:9100"}}); got != "a" {
+	if got, _ := topo.Bind(&event.Event{Labels: event.FromMap(map[string]string{"instance": "A.example.com:9100"})}); got != "a" {
 		t.Errorf("got %q", got)
 	}
 	if !mustBuild(t, bindYAML).bind.hostKeys {
@@ -108,10 +108,10 @@ func TestBindAllocs(t *testing.T) {
 	topo := mustBuild(t, bindYAML)
 	evs := []*event.Event{
 		{CI: "DB-01"},
-		{Labels: map[string]string{"instance": "[2001:db8::5]:9100"}},
-		{Labels: map[string]string{"instance": "https://web-01.prod.example.com:8443/x"}},
-		{Labels: map[string]string{"host": "STRAßE-01"}},
-		{Labels: map[string]string{"instance": "nowhere:1", "job": "x"}},
+		{Labels: event.FromMap(map[string]string{"instance": "[2001:db8::5]:9100"})},
+		{Labels: event.FromMap(map[string]string{"instance": "https://web-01.prod.example.com:8443/x"})},
+		{Labels: event.FromMap(map[string]string{"host": "STRAßE-01"})},
+		{Labels: event.FromMap(map[string]string{"instance": "nowhere:1", "job": "x"})},
 	}
 	allocs := testing.AllocsPerRun(100, func() {
 		for _, e := range evs {

@@ -54,7 +54,7 @@ func TestExampleTopology(t *testing.T) {
 		"service=Orders API":                       "orders-api",
 	} {
 		k, v, _ := strings.Cut(labels, "=")
-		if got, _ := topo.Bind(&event.Event{Labels: map[string]string{k: v}}); got != want {
+		if got, _ := topo.Bind(&event.Event{Labels: event.FromMap(map[string]string{k: v})}); got != want {
 			t.Errorf("Bind(%s) = %q, want %q", labels, got, want)
 		}
 	}

@@ -65,7 +65,7 @@ func FuzzLoadNative(f *testing.F) {
 			if k, ok := topo.Lookup(strings.ToUpper(ci.ID)); ok && topo.ID(k) == "" {
 				t.Fatal("lookup returned an empty id")
 			}
-			topo.Bind(&event.Event{CI: ci.ID, Labels: map[string]string{"instance": ci.ID + ":1"}})
+			topo.Bind(&event.Event{CI: ci.ID, Labels: event.FromMap(map[string]string{"instance": ci.ID + ":1"})})
 			topo.ImpactedServicesOf(n)
 			topo.Dependents(ci.ID, 2)
 			topo.Dependencies(ci.ID, 0)

@@ -304,31 +304,31 @@ func genEvents(spec genSpec, n int) []*event.Event {
 	rng := rand.New(rand.NewPCG(spec.Seed+1, 7))
 	evs := make([]*event.Event, n)
 	for i := range evs {
-		e := &event.Event{Labels: map[string]string{"alertname": "Test", "severity": "critical"}}
+		e := &event.Event{Labels: event.FromMap(map[string]string{"alertname": "Test", "severity": "critical"})}
 		switch i % 10 {
 		case 0, 1, 2:
 			v := rng.IntN(l.vms)
-			e.Labels["instance"] = genFQDN("vm", v, v%l.sites) + ":9100"
-			e.Labels["job"] = "node"
+			e.Labels = e.Labels.Set("instance", genFQDN("vm", v, v%l.sites)+":9100")
+			e.Labels = e.Labels.Set("job", "node")
 		case 3:
 			h := rng.IntN(l.hosts)
-			e.Labels["instance"] = "[" + "fd00::" + strconv.FormatInt(int64(h), 16) + "]:9100" // unknown IPv6
-			e.Labels["host"] = genIP(2, h)
+			e.Labels = e.Labels.Set("instance", "["+"fd00::"+strconv.FormatInt(int64(h), 16)+"]:9100") // unknown IPv6
+			e.Labels = e.Labels.Set("host", genIP(2, h))
 		case 4, 5:
 			a := rng.IntN(l.apps)
-			e.Labels["pod"] = "APP-" + fmt.Sprintf("%06d", a)
-			e.Labels["namespace"] = "prod"
+			e.Labels = e.Labels.Set("pod", "APP-"+fmt.Sprintf("%06d", a))
+			e.Labels = e.Labels.Set("namespace", "prod")
 		case 6:
 			e.CI = genID("db", rng.IntN(l.dbs))
 		case 7:
 			e.CI = "retired-ci"
-			e.Labels["hostname"] = genID("HOST", rng.IntN(l.hosts))
+			e.Labels = e.Labels.Set("hostname", genID("HOST", rng.IntN(l.hosts)))
 		case 8:
 			s := rng.IntN(l.switches)
-			e.Labels["instance"] = "https://" + genFQDN("sw", s, s%l.sites) + ":443/metrics"
+			e.Labels = e.Labels.Set("instance", "https://"+genFQDN("sw", s, s%l.sites)+":443/metrics")
 		case 9:
-			e.Labels["instance"] = fmt.Sprintf("unknown-%d.example.org:9100", i)
-			e.Labels["job"] = "blackbox"
+			e.Labels = e.Labels.Set("instance", fmt.Sprintf("unknown-%d.example.org:9100", i))
+			e.Labels = e.Labels.Set("job", "blackbox")
 		}
 		evs[i] = e
 	}

@@ -228,7 +228,7 @@ func TestStoreConcurrentReaders(t *testing.T) {
 	errc := make(chan error, 8)
 	for r := range 4 {
 		wg.Go(func() {
-			e := &event.Event{Labels: map[string]string{"instance": "host-7.example.com:9100"}}
+			e := &event.Event{Labels: event.FromMap(map[string]string{"instance": "host-7.example.com:9100"})}
 			for i := 0; !stop.Load(); i++ {
 				topo := s.Topology()
 				prefix := strings.SplitN(topo.ID(0), "-", 2)[0]

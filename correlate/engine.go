@@ -179,7 +179,7 @@ func (e *Engine) alertKey(ev *event.Event) uint64 {
 	if ev.Fingerprint != "" {
 		e.kb = append(e.kb, ev.Fingerprint...)
 	} else {
-		e.kb = append(append(append(append(append(e.kb, ev.CI...), 0), ev.Labels["alertname"]...), 0), ev.ID...)
+		e.kb = append(append(append(append(append(e.kb, ev.CI...), 0), ev.Labels.Get("alertname")...), 0), ev.ID...)
 	}
 	return xxhash.Sum64(e.kb)
 }
@@ -187,7 +187,7 @@ func (e *Engine) alertKey(ev *event.Event) uint64 {
 // sigKey is the ISO 20000 "same incident" signature: same CI, same
 // symptom (alertname, else fingerprint). Zero when the event has none.
 func (e *Engine) sigKey(ev *event.Event) uint64 {
-	sym := ev.Labels["alertname"]
+	sym := ev.Labels.Get("alertname")
 	if sym == "" {
 		sym = ev.Fingerprint
 	}
@@ -206,7 +206,7 @@ func (e *Engine) labelKey(ev *event.Event) []byte {
 	for _, l := range e.cfg.GroupBy {
 		b = append(b, l...)
 		b = append(b, '=')
-		b = append(b, ev.Labels[l]...)
+		b = append(b, ev.Labels.Get(l)...)
 		b = append(b, 0)
 	}
 	e.lkb = b
@@ -380,7 +380,7 @@ func (e *Engine) hold(ev *event.Event, t time.Time, comp int) {
 	}
 	p := pending{t: t, comp: comp, deps: e.deps}
 	p.ev = event.Event{ID: ev.ID, Time: ev.Time, Status: ev.Status, CI: ev.CI, Fingerprint: ev.Fingerprint,
-		Severity: ev.Severity, Labels: map[string]string{"alertname": ev.Labels["alertname"]}}
+		Severity: ev.Severity, Labels: event.Labels{{Name: "alertname", Value: ev.Labels.Get("alertname")}}}
 	e.pending = append(e.pending, p)
 }
 
@@ -556,7 +556,7 @@ func (e *Engine) join(ups []Update, g *group, ev *event.Event, t time.Time, in I
 		m.Reason = ReasonSymptom
 	}
 	m.EventID, m.CI, m.seq = ev.ID, ev.CI, e.seq
-	m.Severity, m.Symptom = ev.Severity, ev.Labels["alertname"]
+	m.Severity, m.Symptom = ev.Severity, ev.Labels.Get("alertname")
 	m.Offset = t.Sub(g.inc.OpenedAt)
 	if t.Before(g.inc.OpenedAt) {
 		g.inc.OpenedAt = t // a late event moves the onset back

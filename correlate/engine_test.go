@@ -79,7 +79,7 @@ func ev(s step) *event.Event {
 	if s.resolved {
 		st = event.StatusResolved
 	}
-	return &event.Event{ID: s.id, Time: t0.Add(s.at), Kind: event.KindAlert, Status: st, CI: s.ci, Labels: l, Fingerprint: s.ci + "/" + s.alert + "/" + s.labels["job"] + "/" + s.labels["cluster"]}
+	return &event.Event{ID: s.id, Time: t0.Add(s.at), Kind: event.KindAlert, Status: st, CI: s.ci, Labels: event.FromMap(l), Fingerprint: s.ci + "/" + s.alert + "/" + s.labels["job"] + "/" + s.labels["cluster"]}
 }
 
 func run(t testing.TB, cfg Config, steps []step) (*Engine, []Update) {

@@ -233,7 +233,7 @@ func (e *Engine) AppendChanges(dst []StateRecord) ([]StateRecord, error) {
 	es := engineState{V: stateVersion, MaxSeen: e.maxSeen, Watermark: e.watermark, Seq: e.seq}
 	for _, p := range e.pending {
 		es.Pending = append(es.Pending, pendingState{ID: p.ev.ID, Time: p.ev.Time, Status: p.ev.Status, CI: p.ev.CI,
-			Fingerprint: p.ev.Fingerprint, AlertName: p.ev.Labels["alertname"], Severity: p.ev.Severity, At: p.t})
+			Fingerprint: p.ev.Fingerprint, AlertName: p.ev.Labels.Get("alertname"), Severity: p.ev.Severity, At: p.t})
 	}
 	v, err := json.Marshal(&es)
 	if err != nil {
@@ -352,7 +352,7 @@ func (e *Engine) Restore(records []StateRecord) error {
 			}
 			e.pending = append(e.pending, pending{
 				ev: event.Event{ID: p.ID, Time: p.Time, Status: p.Status, CI: p.CI, Fingerprint: p.Fingerprint,
-					Severity: p.Severity, Labels: map[string]string{"alertname": p.AlertName}},
+					Severity: p.Severity, Labels: event.Labels{{Name: "alertname", Value: p.AlertName}}},
 				t: p.At, comp: comp, deps: deps})
 		}
 	}

@@ -21,7 +21,7 @@ func BenchmarkAppendChanges(b *testing.B) {
 		ev := event.Event{
 			Time: start.Add(time.Duration(i) * time.Millisecond), Source: "bench", Kind: event.KindAlert,
 			Status: event.StatusFiring, Severity: event.SeverityMajor,
-			Labels: map[string]string{"alertname": "HighLoad", "instance": "host-" + strconv.Itoa(i%groups), "seq": strconv.Itoa(i)},
+			Labels: event.FromMap(map[string]string{"alertname": "HighLoad", "instance": "host-" + strconv.Itoa(i%groups), "seq": strconv.Itoa(i)}),
 		}
 		if err := event.Normalize(&ev, event.DefaultDefaults); err != nil {
 			b.Fatal(err)

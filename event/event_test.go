@@ -21,7 +21,7 @@ func TestFingerprintMatchesAlertmanager(t *testing.T) {
 		for k, v := range labels {
 			ls[model.LabelName(k)] = model.LabelValue(v)
 		}
-		if got, want := Fingerprint(labels), ls.Fingerprint().String(); got != want {
+		if got, want := Fingerprint(FromMap(labels)), ls.Fingerprint().String(); got != want {
 			t.Errorf("Fingerprint(%v) = %s, Alertmanager gives %s", labels, got, want)
 		}
 	}
@@ -30,7 +30,7 @@ func TestFingerprintMatchesAlertmanager(t *testing.T) {
 	for i := range 1000 {
 		labels := map[string]string{"alertname": "A", "instance": fmt.Sprintf("h%d", i)}
 		want := model.Fingerprint(model.LabelsToSignature(labels)).String()
-		if got := Fingerprint(labels); got != want {
+		if got := Fingerprint(FromMap(labels)); got != want {
 			t.Fatalf("Fingerprint(%v) = %s, Alertmanager gives %s", labels, got, want)
 		}
 		if want[0] == '0' {
@@ -45,7 +45,7 @@ func TestFingerprintMatchesAlertmanager(t *testing.T) {
 func TestNormalize(t *testing.T) {
 	t0 := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
 	base := func() Event {
-		return Event{Time: t0, Labels: map[string]string{"alertname": "DatabaseDown", "instance": "db-01:9104"}}
+		return Event{Time: t0, Labels: FromMap(map[string]string{"alertname": "DatabaseDown", "instance": "db-01:9104"})}
 	}
 	t.Run("defaults", func(t *testing.T) {
 		e := base()
@@ -65,7 +65,7 @@ func TestNormalize(t *testing.T) {
 	t.Run("severity from labels, with aliases and case", func(t *testing.T) {
 		for label, want := range map[string]Severity{"critical": SeverityCritical, "page": SeverityCritical, "Error": SeverityMajor, "WARN": SeverityWarning, "info": SeverityInfo, "bogus": SeverityWarning} {
 			e := base()
-			e.Labels["severity"] = label
+			e.Labels = e.Labels.Set("severity", label)
 			if err := Normalize(&e, DefaultDefaults); err != nil {
 				t.Fatal(err)
 			}
@@ -77,7 +77,7 @@ func TestNormalize(t *testing.T) {
 	t.Run("explicit severity wins over the label", func(t *testing.T) {
 		e := base()
 		e.Severity = "major"
-		e.Labels["severity"] = "info"
+		e.Labels = e.Labels.Set("severity", "info")
 		if err := Normalize(&e, DefaultDefaults); err != nil || e.Severity != SeverityMajor {
 			t.Fatalf("got %q, %v", e.Severity, err)
 		}
@@ -118,9 +118,9 @@ func TestNormalize(t *testing.T) {
 		{"bad status", func(e *Event) { e.Status = "pending" }, "status"},
 		{"bad severity", func(e *Event) { e.Severity = "urgent" }, "severity"},
 		{"no labels", func(e *Event) { e.Labels = nil }, "labels"},
-		{"empty label name", func(e *Event) { e.Labels[""] = "x" }, "labels"},
-		{"invalid utf-8 value", func(e *Event) { e.Labels["job"] = "a\xffb" }, "labels.job"},
-		{"invalid utf-8 name", func(e *Event) { e.Labels["j\xffob"] = "a" }, "labels"},
+		{"empty label name", func(e *Event) { e.Labels = e.Labels.Set("", "x") }, "labels"},
+		{"invalid utf-8 value", func(e *Event) { e.Labels = e.Labels.Set("job", "a\xffb") }, "labels.job"},
+		{"invalid utf-8 name", func(e *Event) { e.Labels = e.Labels.Set("j\xffob", "a") }, "labels"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -152,7 +152,7 @@ func BenchmarkNormalize(b *testing.B) {
 	labels := map[string]string{"alertname": "HostDown", "instance": "host-1:9100", "job": "node", "severity": "critical", "site": "dc1"}
 	b.ReportAllocs()
 	for b.Loop() {
-		e := Event{Time: time.Unix(1700000000, 0), Source: "prometheus", Labels: labels}
+		e := Event{Time: time.Unix(1700000000, 0), Source: "prometheus", Labels: FromMap(labels)}
 		if err := Normalize(&e, DefaultDefaults); err != nil {
 			b.Fatal(err)
 		}

@@ -206,13 +206,12 @@ func (d *Decoder) decodeAlert(v *fastjson.Value, api bool, now time.Time, e *eve
 	}
 	t.pack()
 
-	e.Labels = t.labelMap(0, nLabels, 0)
-	if len(t.labels) > nLabels || len(url) > 0 {
-		e.Annotations = t.labelMap(nLabels, len(t.labels), 1)
-	}
+	var urlAnnotation event.Label
 	if len(url) > 0 {
-		e.Annotations[generatorURLAnnotation] = t.get(urlRef)
+		// Last, so that it wins over an annotation of the same name.
+		urlAnnotation = event.Label{Name: generatorURLAnnotation, Value: t.get(urlRef)}
 	}
+	e.Labels, e.Annotations = t.labelSets(nLabels, urlAnnotation)
 	e.Fingerprint = t.get(printedRef)
 	e.ID = t.get(idRef)
 	e.Summary = summary(e.Labels, e.Annotations)
@@ -221,14 +220,14 @@ func (d *Decoder) decodeAlert(v *fastjson.Value, api bool, now time.Time, e *eve
 
 // summary picks an alert's one-line summary: the summary annotation, else the
 // description annotation, else the alert name.
-func summary(labels, annotations map[string]string) string {
-	if s := annotations["summary"]; s != "" {
+func summary(labels, annotations event.Labels) string {
+	if s := annotations.Get("summary"); s != "" {
 		return s
 	}
-	if s := annotations["description"]; s != "" {
+	if s := annotations.Get("description"); s != "" {
 		return s
 	}
-	return labels["alertname"]
+	return labels.Get("alertname")
 }
 
 // isFingerprint reports whether b looks like an Alertmanager fingerprint: 16

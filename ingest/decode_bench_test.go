@@ -96,8 +96,8 @@ func benchEventLines(tb testing.TB) []byte {
 			Source:      "zabbix",
 			Status:      event.Status(a.Status),
 			CI:          "ci:" + a.Labels["instance"],
-			Labels:      a.Labels,
-			Annotations: a.Annotations,
+			Labels:      event.FromMap(a.Labels),
+			Annotations: event.FromMap(a.Annotations),
 			Summary:     a.Annotations["summary"],
 		}
 		line, err := json.Marshal(e)
@@ -163,14 +163,14 @@ func BenchmarkDecodeWebhookStdlib(b *testing.B) {
 				Time:        a.StartsAt,
 				Source:      SourceAlertmanager,
 				Status:      event.Status(a.Status),
-				Labels:      a.Labels,
-				Annotations: a.Annotations,
+				Labels:      event.FromMap(a.Labels),
+				Annotations: event.FromMap(a.Annotations),
 				Fingerprint: a.Fingerprint,
 			}
 			if e.Status == event.StatusResolved {
 				e.Time = a.EndsAt
 			}
-			e.Annotations[generatorURLAnnotation] = a.GeneratorURL
+			e.Annotations = e.Annotations.Set(generatorURLAnnotation, a.GeneratorURL)
 			e.Summary = summary(e.Labels, e.Annotations)
 			if err := event.Normalize(&e, event.DefaultDefaults); err != nil {
 				b.Fatal(err)

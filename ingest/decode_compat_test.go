@@ -138,8 +138,8 @@ func TestDecodeWebhookCompat(t *testing.T) {
 			{"status", e.Status, w.status},
 			{"time", e.Time, w.time},
 			{"severity", e.Severity, w.severity},
-			{"labels", e.Labels, labelsOf(a.Labels)},
-			{"annotations", e.Annotations, annotations},
+			{"labels", e.Labels, event.FromMap(labelsOf(a.Labels))},
+			{"annotations", e.Annotations, event.FromMap(annotations)},
 			{"summary", e.Summary, w.summary},
 			{"fingerprint", e.Fingerprint, a.Fingerprint().String()},
 			{"id", e.ID, event.DeriveID(&e)},
@@ -186,10 +186,10 @@ func TestDecodeWebhookIgnoresCommonLabels(t *testing.T) {
 	if errs != nil {
 		t.Fatalf("errors: %v", errorLines(errs))
 	}
-	if _, ok := got[0].Labels["extra"]; ok {
+	if _, ok := got[0].Labels.Lookup("extra"); ok {
 		t.Errorf("labels %v include a common label", got[0].Labels)
 	}
-	if _, ok := got[0].Annotations["extra"]; ok {
+	if _, ok := got[0].Annotations.Lookup("extra"); ok {
 		t.Errorf("annotations %v include a common annotation", got[0].Annotations)
 	}
 }
@@ -230,7 +230,7 @@ func TestDecodeAlertListCompat(t *testing.T) {
 		if want := a.Fingerprint().String(); e.Fingerprint != want {
 			t.Errorf("alert %d: fingerprint %s, Alertmanager's %s", i, e.Fingerprint, want)
 		}
-		if !maps.Equal(e.Labels, labelsOf(a.Labels)) {
+		if !maps.Equal(e.Labels.Map(), labelsOf(a.Labels)) {
 			t.Errorf("alert %d: labels %v, want %v", i, e.Labels, a.Labels)
 		}
 		if e.Source != "alertmanager-api" {
@@ -251,8 +251,8 @@ func TestDecodeEventsCompat(t *testing.T) {
 		Status:      event.StatusResolved,
 		Severity:    event.SeverityMinor,
 		CI:          "ci-9",
-		Labels:      map[string]string{"host": "h", "service": "disk"},
-		Annotations: map[string]string{"note": "n"},
+		Labels:      event.FromMap(map[string]string{"host": "h", "service": "disk"}),
+		Annotations: event.FromMap(map[string]string{"note": "n"}),
 		Summary:     "s",
 		Fingerprint: "f",
 	}

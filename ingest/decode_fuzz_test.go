@@ -1,10 +1,10 @@
 package ingest
 
 import (
-	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,8 +76,8 @@ func cloneEvents(events []event.Event) []event.Event {
 	}
 	out := make([]event.Event, len(events))
 	for i, e := range events {
-		e.Labels = maps.Clone(e.Labels)
-		e.Annotations = maps.Clone(e.Annotations)
+		e.Labels = slices.Clone(e.Labels)
+		e.Annotations = slices.Clone(e.Annotations)
 		out[i] = e
 	}
 	return out
@@ -145,12 +145,12 @@ func checkDecode(t *testing.T, format Format, data []byte) {
 			t.Fatalf("normalizing again changed the event:\n got %+v\nwant %+v", again, e)
 		}
 		if format == FormatAlertmanagerWebhook || format == FormatAlertList {
-			want := e.Annotations["summary"]
+			want := e.Annotations.Get("summary")
 			if want == "" {
-				want = e.Annotations["description"]
+				want = e.Annotations.Get("description")
 			}
 			if want == "" {
-				want = e.Labels["alertname"]
+				want = e.Labels.Get("alertname")
 			}
 			if e.Summary != want {
 				t.Fatalf("summary %q, want %q from %+v", e.Summary, want, e)
@@ -164,8 +164,12 @@ func checkDecode(t *testing.T, format Format, data []byte) {
 				t.Fatalf("invalid UTF-8 %q in %+v", s, e)
 			}
 		}
-		for _, m := range []map[string]string{e.Labels, e.Annotations} {
-			for k, v := range m {
+		for _, ls := range []event.Labels{e.Labels, e.Annotations} {
+			if !ls.Sorted() {
+				t.Fatalf("labels %v not sorted by name, each once", ls)
+			}
+			for _, l := range ls {
+				k, v := l.Name, l.Value
 				if !utf8.ValidString(k) || !utf8.ValidString(v) || k == "" || len(k) > limits.MaxLabelBytes || len(v) > limits.MaxLabelBytes {
 					t.Fatalf("bad label %q=%q", k, v)
 				}

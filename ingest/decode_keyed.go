@@ -122,8 +122,8 @@ func appendKeyedEventFields(buf []byte, ev *event.Event) []byte {
 	buf = appendString(buf, fieldStatus, string(ev.Status))
 	buf = appendString(buf, fieldSeverity, string(ev.Severity))
 	buf = appendString(buf, fieldCI, ev.CI)
-	buf = appendMap(buf, fieldLabels, ev.Labels)
-	buf = appendMap(buf, fieldAnnotations, ev.Annotations)
+	buf = appendLabels(buf, fieldLabels, ev.Labels)
+	buf = appendLabels(buf, fieldAnnotations, ev.Annotations)
 	buf = appendString(buf, fieldSummary, ev.Summary)
 	return appendString(buf, fieldFingerprint, ev.Fingerprint)
 }
@@ -138,8 +138,9 @@ func appendString(buf []byte, n protowire.Number, s string) []byte {
 	return protowire.AppendString(buf, s)
 }
 
-func appendMap(buf []byte, n protowire.Number, m map[string]string) []byte {
-	for k, v := range m {
+func appendLabels(buf []byte, n protowire.Number, ls event.Labels) []byte {
+	for _, l := range ls {
+		k, v := l.Name, l.Value
 		size := protowire.SizeTag(fieldKey) + protowire.SizeBytes(len(k)) + protowire.SizeTag(fieldValue) + protowire.SizeBytes(len(v))
 		buf = protowire.AppendTag(buf, n, protowire.BytesType)
 		buf = protowire.AppendVarint(buf, uint64(size))

@@ -22,8 +22,8 @@ func keyedSample() event.Event {
 		Status:      event.StatusFiring,
 		Severity:    event.SeverityCritical,
 		CI:          "db-1",
-		Labels:      map[string]string{"alertname": "Down", "instance": "db-1:9100", "empty": "", "ü": "ß"},
-		Annotations: map[string]string{"summary": "db-1 is down"},
+		Labels:      event.FromMap(map[string]string{"alertname": "Down", "instance": "db-1:9100", "empty": "", "ü": "ß"}),
+		Annotations: event.FromMap(map[string]string{"summary": "db-1 is down"}),
 		Summary:     "db-1 is down",
 		Fingerprint: "0123456789abcdef",
 	}
@@ -61,13 +61,13 @@ func TestKeyedBatchRoundTrip(t *testing.T) {
 		// Events of about 100 bytes to 24 KB: length prefixes of one to
 		// three bytes.
 		ev.Summary = strings.Repeat("s", i)
-		ev.Labels = map[string]string{"instance": fmt.Sprint("host-", i)}
+		ev.Labels = event.FromMap(map[string]string{"instance": fmt.Sprint("host-", i)})
 		switch i % 10 {
 		case 0:
 			ev.Annotations = nil
 		case 9:
 			long := strings.Repeat("a", 8000)
-			ev.Annotations = map[string]string{"a": long, "b": long, "c": long}
+			ev.Annotations = event.FromMap(map[string]string{"a": long, "b": long, "c": long})
 		}
 		want = append(want, ev)
 	}
@@ -170,7 +170,7 @@ func TestDecodeKeyedErrors(t *testing.T) {
 		b := append([]byte(nil), keyedMagic...)
 		b = protowire.AppendTag(b, fieldTimeSeconds, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(testNow.Unix()))
-		b = appendMap(b, fieldLabels, map[string]string{"a": "b"})
+		b = appendLabels(b, fieldLabels, event.Labels{{Name: "a", Value: "b"}})
 		b = protowire.AppendTag(b, n, typ)
 		return value(b)
 	}
@@ -197,7 +197,7 @@ func TestDecodeKeyedErrors(t *testing.T) {
 	for i := range DefaultLimits.MaxLabels + 1 {
 		labels["l"+strings.Repeat("x", i)] = "v"
 	}
-	manyLabels = appendMap(manyLabels, fieldLabels, labels)
+	manyLabels = appendLabels(manyLabels, fieldLabels, event.FromMap(labels))
 
 	for _, tc := range []struct {
 		name string

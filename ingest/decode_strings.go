@@ -36,7 +36,7 @@ type labelRef struct {
 }
 
 // eventStrings collects the strings of one event. Use: reset, add (and
-// collectLabels) as often as needed, pack once, then get and labelMap.
+// collectLabels) as often as needed, pack once, then get and labelSets.
 type eventStrings struct {
 	buf    []byte
 	own    []string
@@ -105,10 +105,7 @@ func (t *eventStrings) fillEvent(e *event.Event, r *eventRefs, nLabels int) {
 	e.CI = t.get(r.ci)
 	e.Summary = t.get(r.summary)
 	e.Fingerprint = t.get(r.fingerprint)
-	e.Labels = t.labelMap(0, nLabels, 0)
-	if len(t.labels) > nLabels {
-		e.Annotations = t.labelMap(nLabels, len(t.labels), 0)
-	}
+	e.Labels, e.Annotations = t.labelSets(nLabels, event.Label{})
 }
 
 // maxSortedLabels bounds the labels addFingerprint sorts on the stack.
@@ -116,11 +113,11 @@ const maxSortedLabels = 64
 
 // addFingerprint adds the Alertmanager fingerprint of the labels
 // t.labels[:n] to t's strings (before pack) and returns its ref: what
-// event.Fingerprint computes from the map labelMap builds, without
-// iterating the map or allocating the sorted names and the hex digits. ok
-// is false, and nothing is added, when a name repeats (the map keeps the
-// last value), a label is held apart (longer than packMax) or there are
-// more than maxSortedLabels: event.Complete then computes it from the map.
+// event.Fingerprint computes from the labels labelSets builds, without
+// allocating the hex digits. ok is false, and nothing is added, when a name
+// repeats (labelSets keeps the last value), a label is held apart (longer
+// than packMax) or there are more than maxSortedLabels: event.Complete then
+// computes it from the labels.
 func (t *eventStrings) addFingerprint(n int) (ref strRef, ok bool) {
 	if n > maxSortedLabels {
 		return strRef{}, false
@@ -159,14 +156,35 @@ func (t *eventStrings) hasName(from int, name string) bool {
 	return false
 }
 
-// labelMap returns the labels from t.labels[from:to] as a map with room for
-// extra more.
-func (t *eventStrings) labelMap(from, to, extra int) map[string]string {
-	m := make(map[string]string, to-from+extra)
-	for _, l := range t.labels[from:to] {
-		m[t.get(l.name)] = t.get(l.value)
+// labelSets returns the labels t.labels[:nLabels] (not nil even when empty,
+// as the event schema has them) and the annotations t.labels[nLabels:] and
+// extra, if it has a name (nil when none), each sorted with repeated names
+// left out but the last, as assigning them to a map would. Both share one
+// array: one allocation per event instead of two maps' four. The labels'
+// capacity ends at their length, so that appending to them cannot write
+// over the annotations.
+func (t *eventStrings) labelSets(nLabels int, extra event.Label) (labels, annotations event.Labels) {
+	n := len(t.labels)
+	if extra.Name != "" {
+		n++
 	}
-	return m
+	all := make(event.Labels, 0, n)
+	for _, l := range t.labels[:nLabels] {
+		all = append(all, event.Label{Name: t.get(l.name), Value: t.get(l.value)})
+	}
+	labels = event.SortLabels(all)
+	labels = labels[:len(labels):len(labels)]
+	if n == nLabels {
+		return labels, nil
+	}
+	rest := all[len(labels):len(labels)]
+	for _, l := range t.labels[nLabels:] {
+		rest = append(rest, event.Label{Name: t.get(l.name), Value: t.get(l.value)})
+	}
+	if extra.Name != "" {
+		rest = append(rest, extra)
+	}
+	return labels, event.SortLabels(rest)
 }
 
 // collectLabels checks a JSON object of string values (labels or

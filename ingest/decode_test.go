@@ -77,15 +77,15 @@ func checkEvents(t *testing.T, got, want []event.Event) {
 
 const nodeCPUURL = "http://prometheus-0.prod.example.net:9090/graph?g0.expr=instance%3Anode_cpu%3Aratio+%3E+0.95&g0.tab=1"
 
-func nodeCPULabels(instance string) map[string]string {
-	return map[string]string{
+func nodeCPULabels(instance string) event.Labels {
+	return event.FromMap(map[string]string{
 		"alertname": "NodeHighCPU",
 		"cluster":   "prod-eu-1",
 		"instance":  instance,
 		"job":       "node",
 		"severity":  "critical",
 		"team":      "infra",
-	}
+	})
 }
 
 var wantWebhookEvents = []event.Event{
@@ -96,12 +96,12 @@ var wantWebhookEvents = []event.Event{
 		Status:   event.StatusFiring,
 		Severity: event.SeverityCritical,
 		Labels:   nodeCPULabels("node-07.prod.example.net:9100"),
-		Annotations: map[string]string{
+		Annotations: event.FromMap(map[string]string{
 			"description":   "CPU usage on node-07.prod.example.net:9100 has been above 95% for 10 minutes.",
 			"runbook_url":   "https://runbooks.example.net/node/high-cpu",
 			"summary":       "CPU above 95% on node-07",
 			"generator_url": nodeCPUURL,
-		},
+		}),
 		Summary:     "CPU above 95% on node-07",
 		Fingerprint: "971097bb2150a43f",
 	}),
@@ -112,11 +112,11 @@ var wantWebhookEvents = []event.Event{
 		Status:   event.StatusFiring,
 		Severity: event.SeverityCritical,
 		Labels:   nodeCPULabels("node-12.prod.example.net:9100"),
-		Annotations: map[string]string{
+		Annotations: event.FromMap(map[string]string{
 			"description":   "CPU usage on node-12.prod.example.net:9100 has been above 95% for 10 minutes.",
 			"runbook_url":   "https://runbooks.example.net/node/high-cpu",
 			"generator_url": nodeCPUURL,
-		},
+		}),
 		Summary:     "CPU usage on node-12.prod.example.net:9100 has been above 95% for 10 minutes.",
 		Fingerprint: "3ac9e33aba2bca7d",
 	}),
@@ -128,10 +128,10 @@ var wantWebhookEvents = []event.Event{
 		Status:   event.StatusResolved,
 		Severity: event.SeverityCritical,
 		Labels:   nodeCPULabels("node-03.prod.example.net:9100"),
-		Annotations: map[string]string{
+		Annotations: event.FromMap(map[string]string{
 			"runbook_url":   "https://runbooks.example.net/node/high-cpu",
 			"generator_url": nodeCPUURL,
-		},
+		}),
 		Summary:     "NodeHighCPU",
 		Fingerprint: "68d6b222f7f62e6b",
 	}),
@@ -169,20 +169,20 @@ func TestDecodeAlertListFixture(t *testing.T) {
 			Kind:     event.KindAlert,
 			Status:   event.StatusFiring,
 			Severity: event.SeverityWarning,
-			Labels: map[string]string{
+			Labels: event.FromMap(map[string]string{
 				"alertname":  "KubePodCrashLooping",
 				"container":  "api",
 				"namespace":  "payments",
 				"pod":        "payments-api-7d9f8b6c5-x2k4q",
 				"prometheus": "monitoring/k8s",
 				"severity":   "warning",
-			},
-			Annotations: map[string]string{
+			}),
+			Annotations: event.FromMap(map[string]string{
 				"description":   `Pod payments/payments-api-7d9f8b6c5-x2k4q (api) is in waiting state (reason: "CrashLoopBackOff").`,
 				"runbook_url":   "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping",
 				"summary":       "Pod is crash looping.",
 				"generator_url": crashURL,
-			},
+			}),
 			Summary: "Pod is crash looping.",
 		}),
 		derived(event.Event{
@@ -193,18 +193,18 @@ func TestDecodeAlertListFixture(t *testing.T) {
 			Status:   event.StatusResolved,
 			Severity: event.SeverityWarning,
 			// The empty label is dropped, as Alertmanager drops it.
-			Labels: map[string]string{
+			Labels: event.FromMap(map[string]string{
 				"alertname":  "TargetDown",
 				"job":        "kubelet",
 				"namespace":  "kube-system",
 				"prometheus": "monitoring/k8s",
 				"service":    "kubelet",
 				"severity":   "warning",
-			},
-			Annotations: map[string]string{
+			}),
+			Annotations: event.FromMap(map[string]string{
 				"description":   "10% of the kubelet/kubelet targets in kube-system namespace are down.",
 				"generator_url": targetURL,
-			},
+			}),
 			Summary: "10% of the kubelet/kubelet targets in kube-system namespace are down.",
 		}),
 		derived(event.Event{
@@ -214,14 +214,14 @@ func TestDecodeAlertListFixture(t *testing.T) {
 			Kind:     event.KindAlert,
 			Status:   event.StatusFiring,
 			Severity: event.SeverityInfo,
-			Labels: map[string]string{
+			Labels: event.FromMap(map[string]string{
 				"alertname":  "Watchdog",
 				"prometheus": "monitoring/k8s",
 				"severity":   "none",
-			},
-			Annotations: map[string]string{
+			}),
+			Annotations: event.FromMap(map[string]string{
 				"summary": "An alert that should always be firing to certify that Alertmanager is working properly.",
-			},
+			}),
 			Summary: "An alert that should always be firing to certify that Alertmanager is working properly.",
 		}),
 	}
@@ -246,8 +246,8 @@ func TestDecodeEventsFixtures(t *testing.T) {
 		Status:      event.StatusFiring,
 		Severity:    event.SeverityMajor, // "high"
 		CI:          "ci:db-17",
-		Labels:      map[string]string{"host": "db-17.example.net", "trigger": "Disk space is low", "severity": "high"},
-		Annotations: map[string]string{"runbook": "https://runbooks.example.net/disk"},
+		Labels:      event.FromMap(map[string]string{"host": "db-17.example.net", "trigger": "Disk space is low", "severity": "high"}),
+		Annotations: event.FromMap(map[string]string{"runbook": "https://runbooks.example.net/disk"}),
 		Summary:     "Free disk space is below 10% on /var",
 		Fingerprint: "zbx-trigger-23104",
 	})
@@ -259,7 +259,7 @@ func TestDecodeEventsFixtures(t *testing.T) {
 			Kind:     event.KindChange,
 			Status:   event.StatusFiring,
 			Severity: event.SeverityWarning, // the decoder's default
-			Labels:   map[string]string{"app": "payments-api", "revision": "4f1c2e9"},
+			Labels:   event.FromMap(map[string]string{"app": "payments-api", "revision": "4f1c2e9"}),
 			Summary:  "Synced payments-api to 4f1c2e9",
 		}),
 		derived(event.Event{
@@ -268,7 +268,7 @@ func TestDecodeEventsFixtures(t *testing.T) {
 			Kind:     event.KindAlert,
 			Status:   event.StatusResolved,
 			Severity: event.SeverityMajor, // labels.severity "P2"
-			Labels:   map[string]string{"alertname": "DiskFull", "host": "db-17.example.net", "severity": "P2"},
+			Labels:   event.FromMap(map[string]string{"alertname": "DiskFull", "host": "db-17.example.net", "severity": "P2"}),
 		}),
 	}
 	tests := []struct {
@@ -609,7 +609,7 @@ func TestDecodeWebhookTimes(t *testing.T) {
 }
 
 func TestDecodeWebhookFingerprint(t *testing.T) {
-	computed := event.Fingerprint(map[string]string{"alertname": "A", "instance": "i:9100", "job": "j", "severity": "critical"})
+	computed := event.Fingerprint(event.FromMap(map[string]string{"alertname": "A", "instance": "i:9100", "job": "j", "severity": "critical"}))
 	tests := []struct {
 		given, want string
 	}{
@@ -671,7 +671,7 @@ func TestDecodeCanonicalNulls(t *testing.T) {
 		Kind:     event.KindAlert,
 		Status:   event.StatusFiring,
 		Severity: event.SeverityWarning,
-		Labels:   map[string]string{"a": "b"},
+		Labels:   event.FromMap(map[string]string{"a": "b"}),
 	})
 	checkEvents(t, got, []event.Event{want})
 }
@@ -810,7 +810,7 @@ func TestDecodeEscapes(t *testing.T) {
 		t.Fatalf("errors: %v", errorLines(errs))
 	}
 	// fastjson keeps the lone surrogate as written (see Decoder).
-	want := map[string]string{"hôte": "café\n\"q\"", "emoji": "😀", "lone": `\ud800x`, "raw": "ünï ✓"}
+	want := event.FromMap(map[string]string{"hôte": "café\n\"q\"", "emoji": "😀", "lone": `\ud800x`, "raw": "ünï ✓"})
 	if !reflect.DeepEqual(got[0].Labels, want) {
 		t.Errorf("labels = %q, want %q", got[0].Labels, want)
 	}
@@ -849,7 +849,7 @@ func TestDecodeAlertListFingerprint(t *testing.T) {
 			}
 			e := got[0]
 			if tt.want != nil {
-				if !maps.Equal(e.Labels, tt.want) {
+				if !maps.Equal(e.Labels.Map(), tt.want) {
 					t.Fatalf("labels %v, want %v", e.Labels, tt.want)
 				}
 			}
@@ -857,8 +857,8 @@ func TestDecodeAlertListFingerprint(t *testing.T) {
 				t.Errorf("fingerprint %s, want %s", e.Fingerprint, want)
 			}
 			ls := make(model.LabelSet, len(e.Labels))
-			for k, v := range e.Labels {
-				ls[model.LabelName(k)] = model.LabelValue(v)
+			for _, l := range e.Labels {
+				ls[model.LabelName(l.Name)] = model.LabelValue(l.Value)
 			}
 			if want := ls.Fingerprint().String(); e.Fingerprint != want {
 				t.Errorf("fingerprint %s, Alertmanager's %s", e.Fingerprint, want)
@@ -882,7 +882,7 @@ func TestGeneratorURLWithinAnnotationLimit(t *testing.T) {
 	if len(errs) > 0 || len(evs) != 1 {
 		t.Fatalf("decode: %d events, %v", len(evs), errs)
 	}
-	if got := evs[0].Annotations[generatorURLAnnotation]; got != "http://p/g" || len(evs[0].Annotations) != 4 {
+	if got := evs[0].Annotations.Get(generatorURLAnnotation); got != "http://p/g" || len(evs[0].Annotations) != 4 {
 		t.Fatalf("annotations %v: want 4 with generator_url the alert's URL", evs[0].Annotations)
 	}
 	if _, errs := d.DecodeKeyed(AppendKeyedBatchEvent(AppendKeyedBatchHeader(nil), &evs[0]), time.Now(), nil); len(errs) > 0 {

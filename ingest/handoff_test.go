@@ -14,7 +14,7 @@ import (
 func handoffEvents(ids ...string) []event.Event {
 	evs := make([]event.Event, len(ids))
 	for i, id := range ids {
-		evs[i] = event.Event{ID: id, Labels: map[string]string{"alertname": id}}
+		evs[i] = event.Event{ID: id, Labels: event.FromMap(map[string]string{"alertname": id})}
 	}
 	return evs
 }
@@ -152,8 +152,8 @@ func TestLocalHandoffDropsWhatIsNotTaken(t *testing.T) {
 	}
 	limits := Limits{MaxLabels: 2, MaxLabelBytes: 16}
 	for name, e := range map[string]event.Event{
-		"labels":      {ID: "b", Labels: map[string]string{"a": "1", "b": "2", "c": "3"}},
-		"annotations": {ID: "c", Annotations: map[string]string{"a": "1", "b": "2", "c": "3"}},
+		"labels":      {ID: "b", Labels: event.FromMap(map[string]string{"a": "1", "b": "2", "c": "3"})},
+		"annotations": {ID: "c", Annotations: event.FromMap(map[string]string{"a": "1", "b": "2", "c": "3"})},
 		"long ci":     {ID: "d", CI: "a-ci-id-longer-than-16-bytes"},
 		"bad ci":      {ID: "e", CI: "\xff"},
 	} {
@@ -162,7 +162,7 @@ func TestLocalHandoffDropsWhatIsNotTaken(t *testing.T) {
 			t.Errorf("%s: taken %v, over the limits", name, got)
 		}
 	}
-	within := msg([]event.Event{{ID: "f", CI: "ci-1", Labels: map[string]string{"a": "1", "b": "2"}}})
+	within := msg([]event.Event{{ID: "f", CI: "ci-1", Labels: event.FromMap(map[string]string{"a": "1", "b": "2"})}})
 	if got, ok := h.TakeWithin(within, limits); !ok || got[0].ID != "f" {
 		t.Fatalf("TakeWithin(events within the limits) = %v, %v", got, ok)
 	}

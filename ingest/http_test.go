@@ -172,7 +172,7 @@ func (w *fakeWriter) WriteMessages(_ context.Context, msgs ...kafka.Message) err
 func TestKafkaForwarderKeysByFingerprint(t *testing.T) {
 	w := &fakeWriter{}
 	f := &KafkaForwarder{Writer: w, Metrics: NewMetrics(prometheus.NewRegistry())}
-	ev := event.Event{Time: httpNow, Labels: map[string]string{"alertname": "A"}}
+	ev := event.Event{Time: httpNow, Labels: event.FromMap(map[string]string{"alertname": "A"})}
 	if err := event.Normalize(&ev, event.DefaultDefaults); err != nil {
 		t.Fatal(err)
 	}

@@ -115,7 +115,7 @@ func TestPartitionedHandsOverMidBatch(t *testing.T) {
 		for i := range perMessage {
 			ev := event.Event{ID: fmt.Sprintf("e%d-%d", m, i), Time: time.Unix(1_700_000_000, 0).UTC(),
 				Source: "test", Kind: event.KindAlert, Status: event.StatusFiring, Severity: event.SeverityMajor,
-				Labels: map[string]string{"alertname": "A", "n": fmt.Sprint(i)}, Fingerprint: "0123456789abcdef"}
+				Labels: event.FromMap(map[string]string{"alertname": "A", "n": fmt.Sprint(i)}), Fingerprint: "0123456789abcdef"}
 			buf = AppendKeyedBatchEvent(buf, &ev)
 			want = append(want, ev.ID)
 		}
@@ -258,7 +258,7 @@ func TestPartitionedTakesHandedOffEvents(t *testing.T) {
 		for i := range perMessage {
 			ev := event.Event{ID: fmt.Sprintf("e%d-%d", m, i), Time: time.Unix(1_700_000_000, 0).UTC(),
 				Source: "test", Kind: event.KindAlert, Status: event.StatusFiring, Severity: event.SeverityMajor,
-				Labels: map[string]string{"alertname": "A"}, Fingerprint: "0123456789abcdef"}
+				Labels: event.FromMap(map[string]string{"alertname": "A"}), Fingerprint: "0123456789abcdef"}
 			buf = AppendKeyedBatchEvent(buf, &ev)
 			// Held events differ from the message's only by id, so the
 			// log shows which way each came.

@@ -142,7 +142,7 @@ rules:
 				t.Errorf("ci %q, want %q", e.CI, w.ci)
 			}
 			for k, v := range w.labels {
-				got, ok := e.Labels[k]
+				got, ok := e.Labels.Lookup(k)
 				if v == "" && ok || v != "" && got != v {
 					t.Errorf("labels.%s = %q (present %v), want %q", k, got, ok, v)
 				}
@@ -245,7 +245,7 @@ func TestIndexMatchesLinearScan(t *testing.T) {
 					labels[n] = v
 				}
 			}
-			base := event.Event{Labels: labels, Severity: event.Severity(pick(values["severity"])), CI: pick(values["ci"])}
+			base := event.Event{Labels: event.FromMap(labels), Severity: event.Severity(pick(values["severity"])), CI: pick(values["ci"])}
 			e1, e2 := fresh(base), fresh(base)
 			var d1, d2 Decision
 			en := &Engine{cfg: Config{WarningPersist: DefaultWarningPersist}, cands: nil}

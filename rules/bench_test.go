@@ -75,10 +75,10 @@ func benchEvents(tb testing.TB, n int, match bool) []event.Event {
 			Source:   "prometheus",
 			Severity: sev[i%len(sev)],
 			CI:       fmt.Sprintf("ci-%d", i%1000),
-			Labels: map[string]string{
+			Labels: event.FromMap(map[string]string{
 				"alertname": name, "instance": fmt.Sprintf("host-%d:9100", i),
 				"job": "node", "env": "prod", "severity": string(sev[i%len(sev)]),
-			},
+			}),
 		}
 		if match {
 			evs[i].Severity = "critical"

@@ -228,9 +228,10 @@ func (en *Engine) topology() Topology {
 // event to out, which it returns.
 //
 // Ownership: Process may modify the events in place (severity, CI and
-// label entries, for set and enrich rules), so events must not share a
-// labels map. It keeps no reference to them or their maps once it
-// returns: what it holds (pending warnings, held resolutions) it copies.
+// labels, for set and enrich rules); it gives an event new labels rather
+// than changing the ones it has, which other holders may share. It keeps no
+// reference to the events or their labels once it returns: what it holds
+// (pending warnings, held resolutions) it copies.
 // The Decisions' strings stay valid forever.
 //
 // Events of kind log and change have no state: they are classified and
@@ -571,28 +572,24 @@ func mutate(r *rule, ctx *evalCtx) {
 		e.CI = r.ci
 		ctx.ciChanged()
 	}
+	// Set and Delete copy: the event's labels may be shared with other
+	// holders of the event, which must not see the change.
 	for _, lv := range r.labels {
 		if lv.value == "" {
-			delete(e.Labels, lv.name)
+			e.Labels = e.Labels.Delete(lv.name)
 			continue
 		}
-		if e.Labels == nil {
-			e.Labels = make(map[string]string, len(r.labels)+len(r.enrich))
-		}
-		e.Labels[lv.name] = lv.value
+		e.Labels = e.Labels.Set(lv.name, lv.value)
 	}
 	for i, a := range r.enrich {
-		if _, ok := e.Labels[a]; ok {
+		if _, ok := e.Labels.Lookup(a); ok {
 			continue // the source knows better than the CMDB
 		}
 		v := ctx.value(r.enrichSrc[i].src, r.enrichSrc[i].name)
 		if v == "" {
 			continue
 		}
-		if e.Labels == nil {
-			e.Labels = make(map[string]string, len(r.enrich))
-		}
-		e.Labels[a] = v
+		e.Labels = e.Labels.Set(a, v)
 	}
 }
 
@@ -677,7 +674,7 @@ func (en *Engine) unflap(fp uint64, st *alertState) {
 	delete(en.flapping, fp)
 }
 
-// copyEvent copies e into dst (allocated when nil). It reuses dst's maps
+// copyEvent copies e into dst (allocated when nil). It reuses dst's labels
 // and strings when they are equal to e's, so that keeping the copy of a
 // repeated delivery costs no allocation. The strings that changed are
 // cloned, as they may alias a decoder's buffer, into one allocation: one
@@ -689,14 +686,14 @@ func copyEvent(dst *event.Event, e *event.Event) *event.Event {
 	}
 	old := *dst
 	*dst = *e
-	sameLabels, sameAnnotations := sameMap(old.Labels, e.Labels), sameMap(old.Annotations, e.Annotations)
+	keepLabels, keepAnnotations := sameLabels(old.Labels, e.Labels), sameLabels(old.Annotations, e.Annotations)
 	size := changedBytes(old.ID, e.ID) + changedBytes(old.Fingerprint, e.Fingerprint) + changedBytes(old.CI, e.CI) +
 		changedBytes(old.Source, e.Source) + changedBytes(old.Summary, e.Summary)
-	if !sameLabels {
-		size += mapBytes(e.Labels)
+	if !keepLabels {
+		size += labelBytes(e.Labels)
 	}
-	if !sameAnnotations {
-		size += mapBytes(e.Annotations)
+	if !keepAnnotations {
+		size += labelBytes(e.Annotations)
 	}
 	var p stringPacker
 	p.b.Grow(size)
@@ -705,8 +702,8 @@ func copyEvent(dst *event.Event, e *event.Event) *event.Event {
 	dst.CI = p.cloneIfChanged(old.CI, e.CI)
 	dst.Source = p.cloneIfChanged(old.Source, e.Source)
 	dst.Summary = p.cloneIfChanged(old.Summary, e.Summary)
-	dst.Labels = p.copyMap(old.Labels, e.Labels, sameLabels)
-	dst.Annotations = p.copyMap(old.Annotations, e.Annotations, sameAnnotations)
+	dst.Labels = p.copyLabels(old.Labels, e.Labels, keepLabels)
+	dst.Annotations = p.copyLabels(old.Annotations, e.Annotations, keepAnnotations)
 	return dst
 }
 
@@ -717,26 +714,18 @@ func changedBytes(old, s string) int {
 	return len(s)
 }
 
-func mapBytes(m map[string]string) int {
+func labelBytes(ls event.Labels) int {
 	n := 0
-	for k, v := range m {
-		n += len(k) + len(v)
+	for _, l := range ls {
+		n += len(l.Name) + len(l.Value)
 	}
 	return n
 }
 
-// sameMap reports whether dst can stand for src: both non-nil with equal
+// sameLabels reports whether dst can stand for src: both non-nil with equal
 // entries.
-func sameMap(dst, src map[string]string) bool {
-	if dst == nil || src == nil || len(dst) != len(src) {
-		return false
-	}
-	for k, v := range src {
-		if w, ok := dst[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
+func sameLabels(dst, src event.Labels) bool {
+	return dst != nil && src != nil && slices.Equal(dst, src)
 }
 
 // stringPacker clones strings into one buffer, grown once by its user to
@@ -760,23 +749,26 @@ func (p *stringPacker) cloneIfChanged(old, s string) string {
 	return p.clone(s)
 }
 
-// copyMap returns src's copy: dst itself when same (sameMap), otherwise dst
-// refilled (or a new map) with cloned entries.
-func (p *stringPacker) copyMap(dst, src map[string]string, same bool) map[string]string {
+// copyLabels returns src's copy: dst itself when same (sameLabels),
+// otherwise dst refilled (or a new slice, when dst is too short) with
+// cloned entries. dst is the engine's own: a held copy is never refilled
+// once passed on.
+func (p *stringPacker) copyLabels(dst, src event.Labels, same bool) event.Labels {
 	switch {
 	case src == nil:
 		return nil
 	case same:
 		return dst
-	case dst == nil:
-		dst = make(map[string]string, len(src))
-	default:
-		clear(dst)
 	}
-	for k, v := range src {
-		dst[p.clone(k)] = p.clone(v)
+	out := dst[:0]
+	if cap(dst) < len(src) {
+		out = make(event.Labels, 0, len(src))
 	}
-	return dst
+	for _, l := range src {
+		out = append(out, event.Label{Name: p.clone(l.Name), Value: p.clone(l.Value)})
+	}
+	clear(out[len(out):cap(out)]) // keeps no strings of an earlier delivery alive
+	return out
 }
 
 // Tick advances the engine to now and appends to out what it passes on

@@ -35,9 +35,9 @@ func FuzzParse(f *testing.F) {
 			t.Fatal(err)
 		}
 		evs := []event.Event{
-			{Labels: map[string]string{"alertname": "A", "env": "test"}, CI: "db-1", Severity: "critical"},
-			{Labels: map[string]string{"alertname": "B"}, CI: "vm-1", Severity: "warning", Status: "resolved"},
-			{Labels: map[string]string{"alertname": "HostDown"}, CI: "host-1", Severity: "info", Kind: "log"},
+			{Labels: event.FromMap(map[string]string{"alertname": "A", "env": "test"}), CI: "db-1", Severity: "critical"},
+			{Labels: event.FromMap(map[string]string{"alertname": "B"}), CI: "vm-1", Severity: "warning", Status: "resolved"},
+			{Labels: event.FromMap(map[string]string{"alertname": "HostDown"}), CI: "host-1", Severity: "info", Kind: "log"},
 		}
 		for i := range evs {
 			evs[i].Time = t0

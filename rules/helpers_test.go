@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -121,21 +122,17 @@ func alert(name string, kv ...string) event.Event {
 	for i := 0; i+1 < len(kv); i += 2 {
 		l[kv[i]] = kv[i+1]
 	}
-	return event.Event{Labels: l, Severity: event.SeverityMajor, Source: "prometheus"}
+	return event.Event{Labels: event.FromMap(l), Severity: event.SeverityMajor, Source: "prometheus"}
 }
 
 func sev(e event.Event, s event.Severity) event.Event { e.Severity = s; return e }
 func onCI(e event.Event, ci string) event.Event       { e.CI = ci; return e }
 
 // resolved returns the resolution of e. Labels are copied: events must not
-// share a labels map.
+// share labels.
 func resolved(e event.Event) event.Event {
 	e.Status = event.StatusResolved
-	l := make(map[string]string, len(e.Labels))
-	for k, v := range e.Labels {
-		l[k] = v
-	}
-	e.Labels = l
+	e.Labels = slices.Clone(e.Labels)
 	e.ID = ""
 	return e
 }

@@ -39,7 +39,7 @@ var hashSep = []byte{0xff}
 func (en *Engine) equalHash(e *event.Event, names []string) uint64 {
 	en.dig.Reset()
 	for _, n := range names {
-		_, _ = en.dig.WriteString(e.Labels[n])
+		_, _ = en.dig.WriteString(e.Labels.Get(n))
 		_, _ = en.dig.Write(hashSep)
 	}
 	return en.dig.Sum64()

@@ -329,7 +329,7 @@ func (c *evalCtx) value(src source, name string) string {
 	e := c.e
 	switch src {
 	case srcLabel:
-		return e.Labels[name]
+		return e.Labels.Get(name)
 	case srcSource:
 		return e.Source
 	case srcKind:

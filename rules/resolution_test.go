@@ -150,7 +150,7 @@ inhibit:
 			if len(got) != 1 || got[0].Event.Status != event.StatusResolved || !got[0].Decision.Correlate {
 				t.Fatalf("held resolution not released by Tick: %+v", got)
 			}
-			if got[0].Event.Labels["alertname"] != "A" || got[0].Event.CI != "db-1" {
+			if got[0].Event.Labels.Get("alertname") != "A" || got[0].Event.CI != "db-1" {
 				t.Errorf("released %+v", got[0].Event)
 			}
 		})
@@ -175,7 +175,7 @@ maintenance: [{name: m, matchers: ['alertname="M"'], start: "2026-01-05T10:00:00
 		h.dec(0, fresh(tc.e))
 		d := h.dec(time.Minute, resolved(tc.e))
 		if d.Correlate || d.Outcome != tc.outcome {
-			t.Errorf("%s: %+v, want %s not passed on", tc.e.Labels["alertname"], d, tc.outcome)
+			t.Errorf("%s: %+v, want %s not passed on", tc.e.Labels.Get("alertname"), d, tc.outcome)
 		}
 	}
 	// The maintenance window ended before the resolution: still never

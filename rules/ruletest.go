@@ -282,7 +282,7 @@ func runTestCase(tc *testCaseDoc, rs *RuleSet, topo Topology, changes []ChangeRe
 		if len(want) != len(deferred) {
 			var got []string
 			for _, d := range deferred {
-				got = append(got, fmt.Sprintf("%s %s/%s", d.Event.Labels["alertname"], d.Decision.Class, d.Decision.Outcome))
+				got = append(got, fmt.Sprintf("%s %s/%s", d.Event.Labels.Get("alertname"), d.Decision.Class, d.Decision.Outcome))
 			}
 			diffs = append(diffs, fmt.Sprintf("deferred: want %d events, got %d %v", len(want), len(deferred), got))
 		}
@@ -309,7 +309,7 @@ func runTestCase(tc *testCaseDoc, rs *RuleSet, topo Topology, changes []ChangeRe
 func (d *eventYAMLDoc) event(at time.Time) (event.Event, error) {
 	e := event.Event{
 		ID: d.ID, Source: d.Source, Kind: event.Kind(d.Kind), Status: event.Status(d.Status),
-		Severity: event.Severity(d.Severity), CI: d.CI, Labels: d.Labels, Annotations: d.Annotations,
+		Severity: event.Severity(d.Severity), CI: d.CI, Labels: event.FromMap(d.Labels), Annotations: event.FromMap(d.Annotations),
 		Summary: d.Summary, Fingerprint: d.Fingerprint, Time: at,
 	}
 	if d.Time != "" {
@@ -320,7 +320,7 @@ func (d *eventYAMLDoc) event(at time.Time) (event.Event, error) {
 		e.Time = t
 	}
 	if e.Labels == nil {
-		e.Labels = map[string]string{}
+		e.Labels = event.Labels{}
 	}
 	err := event.Normalize(&e, event.DefaultDefaults)
 	return e, err
@@ -383,7 +383,7 @@ func (x *expectDoc) compare(e *event.Event, d *Decision) []string {
 	sort.Strings(names)
 	for _, n := range names {
 		want := x.Labels[n]
-		got, ok := e.Labels[n]
+		got, ok := e.Labels.Lookup(n)
 		switch {
 		case want == "" && ok:
 			out = append(out, fmt.Sprintf("labels.%s: want absent, got %q", n, got))

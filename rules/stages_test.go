@@ -360,7 +360,7 @@ maintenance:
 			t.Fatalf("promoted early: %+v", got)
 		}
 		got := h.tick(10 * time.Minute)
-		if len(got) != 1 || !got[0].Decision.Promoted || !got[0].Decision.Correlate || got[0].Decision.Class != ClassWarning || got[0].Event.Labels["alertname"] != "W" {
+		if len(got) != 1 || !got[0].Decision.Promoted || !got[0].Decision.Correlate || got[0].Decision.Class != ClassWarning || got[0].Event.Labels.Get("alertname") != "W" {
 			t.Fatalf("promotion: %+v", got)
 		}
 		if got := h.tick(20 * time.Minute); len(got) != 0 {

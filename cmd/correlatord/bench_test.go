@@ -146,8 +146,8 @@ func BenchmarkStatefulStage(b *testing.B) {
 		host := i % hosts
 		ev := event.Event{ID: fmt.Sprintf("e%d", i), Time: start.Add(time.Duration(i) * 8 * time.Millisecond), Source: "bench",
 			Kind: event.KindAlert, Status: event.StatusFiring, Severity: event.SeverityCritical,
-			Labels: map[string]string{"alertname": fmt.Sprintf("Alert%d", i/hosts), "instance": fmt.Sprintf("host-%d:9100", host),
-				"job": "node", "severity": "critical"}}
+			Labels: event.FromMap(map[string]string{"alertname": fmt.Sprintf("Alert%d", i/hosts), "instance": fmt.Sprintf("host-%d:9100", host),
+				"job": "node", "severity": "critical"})}
 		if err := event.Normalize(&ev, event.DefaultDefaults); err != nil {
 			b.Fatal(err)
 		}

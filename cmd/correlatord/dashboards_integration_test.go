@@ -93,7 +93,7 @@ func TestDashboardQueries(t *testing.T) {
 		}
 		lines = append(lines, b)
 	}
-	site := scn.Events[0].Labels["site"]
+	site := scn.Events[0].Labels.Get("site")
 	for _, c := range scn.Doc.CIs {
 		if c.ID == host {
 			site = c.Attributes["site"]

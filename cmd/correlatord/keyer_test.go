@@ -53,9 +53,9 @@ func keyerTestEvents(t *testing.T, n int) []event.Event {
 		evs[i] = event.Event{
 			Time:   base.Add(time.Duration(i) * time.Millisecond),
 			Source: "prometheus",
-			Labels: map[string]string{"alertname": "HighLatency", "instance": fmt.Sprintf("host-%d", i%7),
-				"severity": "critical", "note": "quotes \" <b>&amp;</b> \\ tab\t ünïcødé ✓"},
-			Annotations: map[string]string{"summary": fmt.Sprintf("p99 above 2s\non host-%d", i%7)},
+			Labels: event.FromMap(map[string]string{"alertname": "HighLatency", "instance": fmt.Sprintf("host-%d", i%7),
+				"severity": "critical", "note": "quotes \" <b>&amp;</b> \\ tab\t ünïcødé ✓"}),
+			Annotations: event.FromMap(map[string]string{"summary": fmt.Sprintf("p99 above 2s\non host-%d", i%7)}),
 			Summary:     "line\u2028separator",
 		}
 		if i%2 == 1 {
@@ -216,7 +216,7 @@ func TestKeyerBackpressureHonoursContexts(t *testing.T) {
 type instanceBinder map[string]string
 
 func (b instanceBinder) Bind(e *event.Event) (string, bool) {
-	ci, ok := b[e.Labels["instance"]]
+	ci, ok := b[e.Labels.Get("instance")]
 	return ci, ok
 }
 
@@ -264,7 +264,7 @@ func TestKeyerHandOffEqualsDecoding(t *testing.T) {
 	for i := range zoned {
 		zoned[i].Time = zoned[i].Time.In(time.FixedZone("CET", 3600))
 		if i%3 == 0 {
-			zoned[i].CI = "ci-" + zoned[i].Labels["instance"]
+			zoned[i].CI = "ci-" + zoned[i].Labels.Get("instance")
 		}
 	}
 	all = append(all, zoned...)

@@ -76,7 +76,7 @@ func (k *partitionKeyer) appendKey(dst []byte, ev *event.Event) []byte {
 	for _, l := range k.groupBy {
 		dst = append(dst, l...)
 		dst = append(dst, '=')
-		dst = append(dst, ev.Labels[l]...)
+		dst = append(dst, ev.Labels.Get(l)...)
 		dst = append(dst, 0)
 	}
 	return dst

@@ -38,7 +38,7 @@ func TestPartitionKeys(t *testing.T) {
 	cfg := correlate.DefaultConfig()
 	k := newPartitionKeyer(func() *cmdb.Topology { return topo }, &cfg)
 	key := func(ci string, labels map[string]string) string {
-		return string(k.appendKey(nil, &event.Event{CI: ci, Labels: labels}))
+		return string(k.appendKey(nil, &event.Event{CI: ci, Labels: event.FromMap(labels)}))
 	}
 	// CIs of one component share the key, named by its smallest CI id.
 	a, b := key("hv-dc1-01", nil), key("core-sw-dc1", nil)
@@ -313,7 +313,7 @@ func TestMemberUpdatesWaitForTheSyncInterval(t *testing.T) {
 	alert := func(i int) event.Event {
 		ev := event.Event{ID: fmt.Sprintf("e%d", i), Time: at.Add(time.Duration(i) * time.Millisecond), Source: "unit",
 			Kind: event.KindAlert, Status: event.StatusFiring, Severity: event.SeverityCritical,
-			Labels: map[string]string{"alertname": fmt.Sprintf("A%d", i), "instance": "host-1:9100"}}
+			Labels: event.FromMap(map[string]string{"alertname": fmt.Sprintf("A%d", i), "instance": "host-1:9100"})}
 		if err := event.Normalize(&ev, event.DefaultDefaults); err != nil {
 			t.Fatal(err)
 		}

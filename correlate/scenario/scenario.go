@@ -203,7 +203,7 @@ func (g *gen) emit(s *Scenario, ci, alert, fault string, t, end time.Time, label
 	}
 	fp := strconv.FormatUint(xxhash.Sum64String(ci+"\x00"+alert+"\x00"+fault), 16)
 	e := event.Event{ID: id, Time: t, Source: "scenario", Kind: event.KindAlert, Status: event.StatusFiring,
-		Severity: event.SeverityMajor, Labels: l, Fingerprint: fp}
+		Severity: event.SeverityMajor, Labels: event.FromMap(l), Fingerprint: fp}
 	if bind {
 		e.CI = ci
 	} else {

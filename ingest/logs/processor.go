@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"maps"
+
 	"math"
 	"slices"
 	"strconv"
@@ -176,7 +176,7 @@ func NewProcessor(cfg Config, binder Binder, m *Metrics) (*Processor, error) {
 		parser:    parser,
 		binder:    binder,
 		m:         m,
-		bindEv:    event.Event{Kind: event.KindLog, Labels: make(map[string]string, 8)},
+		bindEv:    event.Event{Kind: event.KindLog, Labels: make(event.Labels, 0, 6)},
 		keys:      make(map[uint64]int32),
 		head:      -1,
 		tail:      -1,
@@ -258,27 +258,27 @@ func (p *Processor) bind(r *Record) (string, bool) {
 	if p.binder == nil {
 		return "", false
 	}
-	l := p.bindEv.Labels
-	clear(l)
-	if r.Host != "" {
-		l["host"] = r.Host
-		l["instance"] = r.Host
+	l := p.bindEv.Labels[:0] // appended in order of name, as Labels are
+	if r.Container != "" {
+		l = append(l, event.Label{Name: "container", Value: r.Container})
 	}
-	if r.Pod != "" {
-		l["pod"] = r.Pod
+	if r.Host != "" {
+		l = append(l, event.Label{Name: "host", Value: r.Host}, event.Label{Name: "instance", Value: r.Host})
 	}
 	if r.Namespace != "" {
-		l["namespace"] = r.Namespace
+		l = append(l, event.Label{Name: "namespace", Value: r.Namespace})
+	}
+	if r.Pod != "" {
+		l = append(l, event.Label{Name: "pod", Value: r.Pod})
 	}
 	if r.Service != "" {
-		l["service"] = r.Service
+		l = append(l, event.Label{Name: "service", Value: r.Service})
 	}
-	if r.Container != "" {
-		l["container"] = r.Container
-	}
+	p.bindEv.Labels = l
 	p.bindEv.CI = ""
 	ci, ok := p.binder.Bind(&p.bindEv)
 	clear(l) // hold no record strings between calls
+	p.bindEv.Labels = l[:0]
 	return ci, ok && ci != ""
 }
 
@@ -722,8 +722,8 @@ func (p *Processor) windowEvent(st *keyState, update bool) event.Event {
 		Status:      event.StatusFiring,
 		Severity:    w.severity,
 		CI:          st.ci,
-		Labels:      maps.Clone(w.labels),
-		Annotations: ann,
+		Labels:      event.FromMap(w.labels),
+		Annotations: event.FromMap(ann),
 		Summary:     w.summary,
 		Fingerprint: p.fingerprint(st, "log"),
 	}
@@ -756,15 +756,15 @@ func (p *Processor) anomalyEvent(st *keyState) event.Event {
 		Status:   event.StatusFiring,
 		Severity: event.SeverityWarning,
 		CI:       st.ci,
-		Labels:   labels,
-		Annotations: map[string]string{
+		Labels:   event.FromMap(labels),
+		Annotations: event.FromMap(map[string]string{
 			"template":   clean(st.template, maxAnnotationBytes),
 			"count":      rate,
 			"rate":       rate,
 			"baseline":   baseline,
 			"first_seen": time.Unix(0, start).UTC().Format(time.RFC3339Nano),
 			"last_seen":  time.Unix(0, last).UTC().Format(time.RFC3339Nano),
-		},
+		}),
 		Summary: clean(fmt.Sprintf("%s lines/min of template %s on %s, baseline %s/min: %s",
 			rate, st.tidHex, subject, baseline, st.template), maxSummaryBytes),
 		Fingerprint: p.fingerprint(st, "anomaly"),

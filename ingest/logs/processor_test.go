@@ -45,7 +45,7 @@ func run(p *Processor, recs []*Record) []event.Event {
 func alertnames(evs []event.Event) []string {
 	var out []string
 	for _, e := range evs {
-		out = append(out, e.Labels["alertname"]+"/"+e.Annotations["count"])
+		out = append(out, e.Labels.Get("alertname")+"/"+e.Annotations.Get("count"))
 	}
 	return out
 }
@@ -64,7 +64,7 @@ func TestErrorLineAggregates(t *testing.T) {
 		t.Fatalf("%d events before the window closed, want 1: %v", len(evs), alertnames(evs))
 	}
 	first := evs[0]
-	if first.Labels["alertname"] != AlertLogNewTemplate || first.Annotations["count"] != "1" {
+	if first.Labels.Get("alertname") != AlertLogNewTemplate || first.Annotations.Get("count") != "1" {
 		t.Errorf("first event %v %v", first.Labels, first.Annotations)
 	}
 	// The window closes once the watermark passes t0+1m: an idle stream
@@ -78,18 +78,18 @@ func TestErrorLineAggregates(t *testing.T) {
 		t.Fatalf("%d events at window close, want 1 update: %v", len(evs), alertnames(evs))
 	}
 	upd := evs[0]
-	if upd.Annotations["count"] != "1000" || upd.Fingerprint != first.Fingerprint || upd.ID == first.ID ||
+	if upd.Annotations.Get("count") != "1000" || upd.Fingerprint != first.Fingerprint || upd.ID == first.ID ||
 		!reflect.DeepEqual(upd.Labels, first.Labels) || upd.Summary != first.Summary {
 		t.Errorf("update %+v\nfirst %+v", upd, first)
 	}
-	if upd.Annotations["first_seen"] != "2026-11-02T10:00:00Z" || upd.Annotations["last_seen"] != "2026-11-02T10:00:49.95Z" ||
+	if upd.Annotations.Get("first_seen") != "2026-11-02T10:00:00Z" || upd.Annotations.Get("last_seen") != "2026-11-02T10:00:49.95Z" ||
 		!upd.Time.Equal(t0.Add(49950*time.Millisecond)) {
 		t.Errorf("update times %v %v", upd.Time, upd.Annotations)
 	}
 	for _, e := range []event.Event{first, upd} {
 		if e.Kind != event.KindLog || e.Severity != event.SeverityMajor || e.Status != event.StatusFiring ||
-			e.Labels["host"] != "web-01" || e.Labels["instance"] != "web-01" || e.Labels["level"] != "error" ||
-			e.Labels["template"] != "connection to <*> refused" || len(e.Labels["template_id"]) != 16 {
+			e.Labels.Get("host") != "web-01" || e.Labels.Get("instance") != "web-01" || e.Labels.Get("level") != "error" ||
+			e.Labels.Get("template") != "connection to <*> refused" || len(e.Labels.Get("template_id")) != 16 {
 			t.Errorf("event %+v", e)
 		}
 		if err := event.Normalize(&e, event.DefaultDefaults); err != nil {
@@ -107,7 +107,7 @@ func TestErrorLineAggregates(t *testing.T) {
 	// fingerprint, alertname LogError now that the template is known.
 	at := t0.Add(3 * time.Minute)
 	evs = p.Process(rec(at, LevelError, "web-01", "connection to 10.9.9.9:5432 refused"), at, evs[:0])
-	if len(evs) != 1 || evs[0].Labels["alertname"] != AlertLogError || evs[0].Fingerprint != first.Fingerprint {
+	if len(evs) != 1 || evs[0].Labels.Get("alertname") != AlertLogError || evs[0].Fingerprint != first.Fingerprint {
 		t.Errorf("next window: %v", evs)
 	}
 	// A single line makes no update.
@@ -165,12 +165,12 @@ func TestWatchParam(t *testing.T) {
 		t.Fatalf("events %v", alertnames(evs))
 	}
 	e := evs[0]
-	if e.Labels["alertname"] != AlertLogWatched || e.Labels["watch"] != "mysql-disk" || e.Severity != event.SeverityCritical ||
-		e.Labels["level"] != "info" || !strings.Contains(e.Summary, "/var/lib/mysql at 95") {
+	if e.Labels.Get("alertname") != AlertLogWatched || e.Labels.Get("watch") != "mysql-disk" || e.Severity != event.SeverityCritical ||
+		e.Labels.Get("level") != "info" || !strings.Contains(e.Summary, "/var/lib/mysql at 95") {
 		t.Errorf("%+v", e)
 	}
 	evs = p.Flush(t0.Add(time.Minute), evs[:0])
-	if len(evs) != 1 || evs[0].Annotations["count"] != "2" {
+	if len(evs) != 1 || evs[0].Annotations.Get("count") != "2" {
 		t.Errorf("update %v", alertnames(evs))
 	}
 }
@@ -211,8 +211,8 @@ func TestRateAnomaly(t *testing.T) {
 		t.Fatalf("events %v, want one anomaly", alertnames(evs))
 	}
 	e := evs[0]
-	if e.Labels["alertname"] != AlertLogRateAnomaly || e.Labels["rate"] != "100" || e.Labels["baseline"] != "2.00" ||
-		e.Severity != event.SeverityWarning || e.Labels["host"] != "api-01" || e.Labels["template_id"] == "" {
+	if e.Labels.Get("alertname") != AlertLogRateAnomaly || e.Labels.Get("rate") != "100" || e.Labels.Get("baseline") != "2.00" ||
+		e.Severity != event.SeverityWarning || e.Labels.Get("host") != "api-01" || e.Labels.Get("template_id") == "" {
 		t.Errorf("%+v", e)
 	}
 	if !e.Time.Before(t0.Add(31*time.Minute)) || e.Time.Before(t0.Add(30*time.Minute)) {
@@ -234,7 +234,7 @@ func TestRateAnomaly(t *testing.T) {
 	// of 25 fires.
 	p = newProcessor(t, nil, nil, nil)
 	counts := append(steady(30), make([]int, 120)...)
-	if evs := feed(p, append(counts, 25)); len(evs) != 1 || evs[0].Labels["rate"] != "25" {
+	if evs := feed(p, append(counts, 25)); len(evs) != 1 || evs[0].Labels.Get("rate") != "25" {
 		t.Errorf("after silence: %v", alertnames(evs))
 	}
 }
@@ -259,7 +259,7 @@ func TestBindingCMDB(t *testing.T) {
 	if evs[0].CI != "srv-db-01" || evs[1].CI != "orders" || evs[2].CI != "" {
 		t.Errorf("CIs %q %q %q", evs[0].CI, evs[1].CI, evs[2].CI)
 	}
-	if evs[1].Labels["pod"] != "orders-5c8d7f9b4-qz8lm" || evs[1].Labels["namespace"] != "shop" || evs[1].Labels["host"] != "" {
+	if evs[1].Labels.Get("pod") != "orders-5c8d7f9b4-qz8lm" || evs[1].Labels.Get("namespace") != "shop" || evs[1].Labels.Get("host") != "" {
 		t.Errorf("labels %v", evs[1].Labels)
 	}
 	// The same template on the bound and the unbound host: two keys.
