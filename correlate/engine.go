@@ -174,6 +174,14 @@ func incidentID(eventID string) string {
 // alertKey identifies one alert across its deliveries: a hash of the
 // fingerprint (or, without one, of CI, alertname and event id). Keys are
 // uint64 hashes built in a reused buffer, so the lookup does not allocate.
+// eventKeys are an event's alertKey and sigKey, computed once per event:
+// Process looks both up and join indexes them.
+type eventKeys struct{ alert, sig uint64 }
+
+func (e *Engine) keysOf(ev *event.Event) eventKeys {
+	return eventKeys{alert: e.alertKey(ev), sig: e.sigKey(ev)}
+}
+
 func (e *Engine) alertKey(ev *event.Event) uint64 {
 	e.kb = append(e.kb[:0], 'f', 0)
 	if ev.Fingerprint != "" {
@@ -187,11 +195,14 @@ func (e *Engine) alertKey(ev *event.Event) uint64 {
 // sigKey is the ISO 20000 "same incident" signature: same CI, same
 // symptom (alertname, else fingerprint). Zero when the event has none.
 func (e *Engine) sigKey(ev *event.Event) uint64 {
+	if ev.CI == "" {
+		return 0
+	}
 	sym := ev.Labels.Get("alertname")
 	if sym == "" {
 		sym = ev.Fingerprint
 	}
-	if ev.CI == "" || sym == "" {
+	if sym == "" {
 		return 0
 	}
 	e.kb = append(append(append(append(e.kb[:0], 's', 0), ev.CI...), 0), sym...)
@@ -232,7 +243,8 @@ func (e *Engine) Process(ev *event.Event, in Input, now time.Time) []Update {
 		return e.resolve(ev, t)
 	}
 	var ups []Update
-	ak := e.alertKey(ev)
+	keys := e.keysOf(ev)
+	ak, sk := keys.alert, keys.sig
 	// Same alert again, or the same CI and symptom as an unresolved (or
 	// recently resolved) incident: join it.
 	g := e.byKey[ak]
@@ -242,11 +254,8 @@ func (e *Engine) Process(ev *event.Event, in Input, now time.Time) []Update {
 			return nil // the same event again: a redelivery, not news
 		}
 	}
-	var sk uint64
-	if g == nil {
-		if sk = e.sigKey(ev); sk != 0 {
-			g = e.byKey[sk]
-		}
+	if g == nil && sk != 0 {
+		g = e.byKey[sk]
 	}
 	var topo Topology
 	if e.topo != nil {
@@ -274,14 +283,14 @@ func (e *Engine) Process(ev *event.Event, in Input, now time.Time) []Update {
 			g.inc.Reopened++
 			ups = append(ups, Update{Kind: UpdateReopened, IncidentID: g.inc.ID, EventID: ev.ID, At: t})
 		}
-		return e.join(ups, g, ev, t, in, Member{Reason: ReasonSameIncident, RelatedCI: ev.CI})
+		return e.join(ups, g, ev, keys, t, in, Member{Reason: ReasonSameIncident, RelatedCI: ev.CI})
 	}
 	if !bound {
-		return e.processUnbound(ups, ev, t, in)
+		return e.processUnbound(ups, ev, keys, t, in)
 	}
 	e.deps = e.depsOf(topo, ev.CI)
 	related, rel := e.relatedGroups(ev.CI, comp, t)
-	return e.place(ups, ev, t, in, comp, related, rel)
+	return e.place(ups, ev, keys, t, in, comp, related, rel)
 }
 
 // relatedGroups returns the joinable groups of component comp that ci
@@ -314,7 +323,7 @@ func (e *Engine) relatedGroups(ci string, comp int, t time.Time) ([]*group, []Me
 
 // place joins ev to the related groups (merging them), or opens an
 // incident when there is none.
-func (e *Engine) place(ups []Update, ev *event.Event, t time.Time, in Input, comp int, related []*group, rel []Member) []Update {
+func (e *Engine) place(ups []Update, ev *event.Event, keys eventKeys, t time.Time, in Input, comp int, related []*group, rel []Member) []Update {
 	var g *group
 	if len(related) == 0 && in.Inhibited && in.InhibitedByCI != "" {
 		for _, c := range e.ciGroup[in.InhibitedByCI] {
@@ -332,7 +341,7 @@ func (e *Engine) place(ups []Update, ev *event.Event, t time.Time, in Input, com
 		}
 		g = e.open(ev, t, comp, "")
 		ups = append(ups, Update{Kind: UpdateOpened, IncidentID: g.inc.ID, EventID: ev.ID, At: t})
-		ups = e.join(ups, g, ev, t, in, Member{Reason: ReasonOpened})
+		ups = e.join(ups, g, ev, keys, t, in, Member{Reason: ReasonOpened})
 		return e.attachPending(ups, g)
 	}
 	g = related[0]
@@ -348,7 +357,7 @@ func (e *Engine) place(ups []Update, ev *event.Event, t time.Time, in Input, com
 		}
 	}
 	m.Reason = ReasonTopology
-	return e.join(ups, g, ev, t, in, m)
+	return e.join(ups, g, ev, keys, t, in, m)
 }
 
 // maxDepCache bounds the dependency cache; past it the cache starts over.
@@ -392,7 +401,7 @@ func (e *Engine) attachPending(ups []Update, g *group) []Update {
 		if p.comp == g.comp && e.joinable(g, p.t) {
 			if m, ok := e.related(g, p.ev.CI, p.t, p.deps); ok {
 				e.deps = p.deps
-				ups = e.join(ups, g, &p.ev, p.t, Input{Inhibited: true}, m)
+				ups = e.join(ups, g, &p.ev, e.keysOf(&p.ev), p.t, Input{Inhibited: true}, m)
 				continue
 			}
 		}
@@ -531,7 +540,7 @@ func (e *Engine) open(ev *event.Event, t time.Time, comp int, labelKey string) *
 	return g
 }
 
-func (e *Engine) processUnbound(ups []Update, ev *event.Event, t time.Time, in Input) []Update {
+func (e *Engine) processUnbound(ups []Update, ev *event.Event, keys eventKeys, t time.Time, in Input) []Update {
 	lk := e.labelKey(ev)
 	g := e.byLabels[string(lk)]
 	if g != nil && !e.joinable(g, t) {
@@ -540,18 +549,18 @@ func (e *Engine) processUnbound(ups []Update, ev *event.Event, t time.Time, in I
 		g = nil
 	}
 	if g != nil {
-		return e.join(ups, g, ev, t, in, Member{Reason: ReasonLabels})
+		return e.join(ups, g, ev, keys, t, in, Member{Reason: ReasonLabels})
 	}
 	if in.Inhibited {
 		return append(ups, Update{Kind: UpdateUnattached, EventID: ev.ID, At: t})
 	}
 	g = e.open(ev, t, -1, string(lk))
 	ups = append(ups, Update{Kind: UpdateOpened, IncidentID: g.inc.ID, EventID: ev.ID, At: t})
-	return e.join(ups, g, ev, t, in, Member{Reason: ReasonOpened})
+	return e.join(ups, g, ev, keys, t, in, Member{Reason: ReasonOpened})
 }
 
 // join adds ev to g with the explanation m.
-func (e *Engine) join(ups []Update, g *group, ev *event.Event, t time.Time, in Input, m Member) []Update {
+func (e *Engine) join(ups []Update, g *group, ev *event.Event, keys eventKeys, t time.Time, in Input, m Member) []Update {
 	if in.Inhibited && m.Reason != ReasonSameIncident {
 		m.Reason = ReasonSymptom
 	}
@@ -569,8 +578,7 @@ func (e *Engine) join(ups []Update, g *group, ev *event.Event, t time.Time, in I
 	if in.Inhibited {
 		g.inc.SuppressedEventIDs = append(g.inc.SuppressedEventIDs, ev.ID)
 	}
-	ak := e.alertKey(ev)
-	sk := e.sigKey(ev)
+	ak, sk := keys.alert, keys.sig
 	if _, ok := g.firing[ak]; !ok && sk != 0 {
 		g.sigFiring[sk]++
 	}
