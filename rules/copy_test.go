@@ -64,3 +64,18 @@ func TestCopyEventReuses(t *testing.T) {
 		t.Errorf("labels replaced, want the held ones refilled")
 	}
 }
+
+// TestCopyEventKeepsEmptyLabels: a held copy of an event whose labels are
+// empty (a set rule deleted the last one) has empty labels too, not none,
+// so that the event is still written as "labels":{}.
+func TestCopyEventKeepsEmptyLabels(t *testing.T) {
+	e := event.Event{ID: "evt-1", Labels: event.Labels{}, Annotations: event.Labels{}}
+	held := copyEvent(nil, &e)
+	if held.Labels == nil || held.Annotations == nil {
+		t.Errorf("copy has labels %#v, annotations %#v, want both empty, not nil", held.Labels, held.Annotations)
+	}
+	none := event.Event{ID: "evt-2"}
+	if held = copyEvent(held, &none); held.Labels != nil || held.Annotations != nil {
+		t.Errorf("copy of an event without labels has %#v, %#v, want nil", held.Labels, held.Annotations)
+	}
+}

@@ -761,8 +761,8 @@ func (p *stringPacker) copyLabels(dst, src event.Labels, same bool) event.Labels
 		return dst
 	}
 	out := dst[:0]
-	if cap(dst) < len(src) {
-		out = make(event.Labels, 0, len(src))
+	if out == nil || cap(dst) < len(src) {
+		out = make(event.Labels, 0, len(src)) // not nil: empty labels stay {}
 	}
 	for _, l := range src {
 		out = append(out, event.Label{Name: p.clone(l.Name), Value: p.clone(l.Value)})

@@ -201,6 +201,11 @@ func (g *gen) emit(s *Scenario, ci, alert, fault string, t, end time.Time, label
 	for k, v := range labels {
 		l[k] = v
 	}
+	if !bind {
+		// No CI: the labels correlation groups an unbound alert by.
+		l["cluster"] = g.site[ci]
+		l["job"] = g.typ[ci]
+	}
 	fp := strconv.FormatUint(xxhash.Sum64String(ci+"\x00"+alert+"\x00"+fault), 16)
 	e := event.Event{ID: id, Time: t, Source: "scenario", Kind: event.KindAlert, Status: event.StatusFiring,
 		Severity: event.SeverityMajor, Labels: event.FromMap(l), Fingerprint: fp}
@@ -208,8 +213,6 @@ func (g *gen) emit(s *Scenario, ci, alert, fault string, t, end time.Time, label
 		e.CI = ci
 	} else {
 		s.Truth.Unbound[id] = true
-		l["cluster"] = g.site[ci]
-		l["job"] = g.typ[ci]
 	}
 	s.Events = append(s.Events, e)
 	s.Truth.FaultOf[id] = fault

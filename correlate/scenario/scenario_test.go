@@ -54,6 +54,20 @@ func TestGenerateDeterministic(t *testing.T) {
 			t.Fatal("events not time-ordered")
 		}
 	}
+	// An unbound alert carries the labels correlation groups it by.
+	unbound := 0
+	for _, e := range a.Events {
+		if !a.Truth.Unbound[e.ID] {
+			continue
+		}
+		unbound++
+		if e.Labels.Get("cluster") == "" || e.Labels.Get("job") == "" || !e.Labels.Sorted() {
+			t.Fatalf("unbound event %s has labels %v, want cluster and job", e.ID, e.Labels)
+		}
+	}
+	if unbound == 0 {
+		t.Fatal("no unbound event generated")
+	}
 }
 
 func TestQuality(t *testing.T) {
