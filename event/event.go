@@ -246,10 +246,7 @@ func Complete(e *Event, d Defaults) error {
 func Fingerprint(labels Labels) string {
 	h := fnvOffset64
 	for _, l := range labels { // sorted by name, as the hash wants them
-		h = fnvAdd(h, l.Name)
-		h = (h ^ uint64(model.SeparatorByte)) * fnvPrime64
-		h = fnvAdd(h, l.Value)
-		h = (h ^ uint64(model.SeparatorByte)) * fnvPrime64
+		h = fnvLabel(h, l.Name, l.Value)
 	}
 	var sum [8]byte
 	binary.BigEndian.PutUint64(sum[:], h)
@@ -293,10 +290,7 @@ func appendID[S string | []byte](dst []byte, source string, fingerprint S, statu
 func AppendFingerprint(dst []byte, n int, name, value func(i int) []byte) []byte {
 	h := fnvOffset64
 	for i := range n {
-		h = fnvAdd(h, name(i))
-		h = (h ^ uint64(model.SeparatorByte)) * fnvPrime64
-		h = fnvAdd(h, value(i))
-		h = (h ^ uint64(model.SeparatorByte)) * fnvPrime64
+		h = fnvLabel(h, name(i), value(i))
 	}
 	var sum [8]byte
 	binary.BigEndian.PutUint64(sum[:], h)
@@ -308,6 +302,13 @@ const (
 	fnvOffset64 uint64 = 14695981039346656037
 	fnvPrime64  uint64 = 1099511628211
 )
+
+// fnvLabel adds one label to h as model.LabelsToSignature does: its name and
+// value, each followed by the separator byte.
+func fnvLabel[S string | []byte](h uint64, name, value S) uint64 {
+	h = (fnvAdd(h, name) ^ uint64(model.SeparatorByte)) * fnvPrime64
+	return (fnvAdd(h, value) ^ uint64(model.SeparatorByte)) * fnvPrime64
+}
 
 func fnvAdd[S string | []byte](h uint64, b S) uint64 {
 	for i := 0; i < len(b); i++ {

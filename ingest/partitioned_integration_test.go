@@ -93,6 +93,28 @@ func onePartitionTopic(ctx context.Context, t *testing.T, prefix string) (KafkaC
 // fetch's messages reach MaxBatchEvents, they go to the worker before the
 // next message, with the offset after the last message they came from; the
 // dead letters of the messages before go out first; every event is handed
+// runRecording runs a consumer of topic, as group topic, whose workers and
+// dead-letter queue record into log; opts gives the rest. stop cancels it
+// and fails t if Run returned an error.
+func runRecording(ctx context.Context, t *testing.T, cfg KafkaConfig, topic string, opts PartitionedOptions, log *handOffLog, reg *prometheus.Registry) (stop func()) {
+	opts.Topic, opts.GroupID = topic, topic
+	opts.CommitInterval, opts.Limits, opts.Defaults = 100*time.Millisecond, DefaultLimits, event.DefaultDefaults
+	c := NewPartitionedConsumer(cfg, opts,
+		func(context.Context, int, int64) (PartitionWorker, int64, error) {
+			return &recordingWorker{log: log}, kafka.FirstOffset, nil
+		}, &recordingDLQ{log: log}, NewMetrics(reg), reg, zap.NewNop())
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	return func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // over once, in order.
 func TestPartitionedHandsOverMidBatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -132,15 +154,7 @@ func TestPartitionedHandsOverMidBatch(t *testing.T) {
 
 	var log handOffLog
 	const maxBatch = 250
-	reg := prometheus.NewRegistry()
-	c := NewPartitionedConsumer(cfg, PartitionedOptions{Topic: topic, GroupID: topic, MaxBatchEvents: maxBatch,
-		CommitInterval: 100 * time.Millisecond, Limits: DefaultLimits, Defaults: event.DefaultDefaults},
-		func(context.Context, int, int64) (PartitionWorker, int64, error) {
-			return &recordingWorker{log: &log}, kafka.FirstOffset, nil
-		}, &recordingDLQ{log: &log}, NewMetrics(reg), reg, zap.NewNop())
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx) }()
+	stop := runRecording(ctx, t, cfg, topic, PartitionedOptions{MaxBatchEvents: maxBatch}, &log, prometheus.NewRegistry())
 	handed := func() int {
 		log.mu.Lock()
 		defer log.mu.Unlock()
@@ -154,9 +168,6 @@ func TestPartitionedHandsOverMidBatch(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 
 	log.mu.Lock()
 	defer log.mu.Unlock()
@@ -235,14 +246,7 @@ func TestPartitionedTakesHandedOffEvents(t *testing.T) {
 	// The consumer starts first: it owns the partition once it is
 	// processing it, and only then does Put hold anything.
 	var log handOffLog
-	c := NewPartitionedConsumer(cfg, PartitionedOptions{Topic: topic, GroupID: topic, MaxBatchEvents: 100,
-		CommitInterval: 100 * time.Millisecond, Limits: DefaultLimits, Defaults: event.DefaultDefaults, Handoff: h},
-		func(context.Context, int, int64) (PartitionWorker, int64, error) {
-			return &recordingWorker{log: &log}, kafka.FirstOffset, nil
-		}, &recordingDLQ{log: &log}, NewMetrics(reg), reg, zap.NewNop())
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx) }()
+	stop := runRecording(ctx, t, cfg, topic, PartitionedOptions{MaxBatchEvents: 100, Handoff: h}, &log, reg)
 	for !h.Owns(0) && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -306,9 +310,6 @@ func TestPartitionedTakesHandedOffEvents(t *testing.T) {
 		log.mu.Unlock()
 	}
 	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("events handed to the worker:\n%v\nwant\n%v", got, want)
 	}

@@ -55,9 +55,8 @@ run() {
   total=$(awk -v a="$dc" -v b="$bc" 'BEGIN {printf "%.2f", a + b}')
   handoffs=$(metric "http://$addr" correlator_ingest_handle_duration_seconds_count)
   local taken refused dropped
-  taken=$(curl -s "http://$addr/metrics" | awk '/^correlator_ingest_handoff_events_total\{result="taken"\}/ {print $NF}')
-  refused=$(curl -s "http://$addr/metrics" | awk '/^correlator_ingest_handoff_events_total\{result="refused"\}/ {print $NF}')
-  dropped=$(curl -s "http://$addr/metrics" | awk '/^correlator_ingest_handoff_events_total\{result="dropped"\}/ {print $NF}')
+  read -r taken refused dropped < <(curl -s "http://$addr/metrics" | awk -F'[{}" ]+' \
+    '$1 == "correlator_ingest_handoff_events_total" {n[$3] = $NF} END {print n["taken"] + 0, n["refused"] + 0, n["dropped"] + 0}')
   rss=$(hwm "$daemon")
   kill "$daemon"
   wait "$daemon" 2>/dev/null || true
@@ -67,7 +66,7 @@ run() {
     --delete-topics "$topic.keyed" --delete-topics "$topic.state" >/dev/null 2>&1 || true
   ((decided >= alerts)) || echo "   warning: only $decided of $alerts alerts decided" >&2
   printf '%s round %d: %s alerts/s; CPU daemon %s s + broker %s s = %s s; %s batches; events handed over locally %s, refused %s, dropped %s; peak RSS %s MiB\n' \
-    "$bin" "$2" "$rate" "$dc" "$bc" "$total" "$handoffs" "${taken:-0}" "${refused:-0}" "${dropped:-0}" "$rss"
+    "$bin" "$2" "$rate" "$dc" "$bc" "$total" "$handoffs" "$taken" "$refused" "$dropped" "$rss"
   echo "$rate $total" >&3
 }
 
